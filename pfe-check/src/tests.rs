@@ -1,0 +1,198 @@
+//! pfe-check on synthetic ELF objects whose bytes, symbols and records are
+//! known exactly (the end-to-end tests run it on what rustc and clang emit).
+
+use super::*;
+use object::write::{Object as Writer, Relocation, Symbol, SymbolSection as WSection};
+use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+
+const R_X86_64_64: u32 = 1;
+const R_AARCH64_ABS64: u32 = 257;
+
+struct Func<'a> {
+    name: &'a str,
+    /// Bytes before the symbol, then the function's bytes.
+    before: &'a [u8],
+    body: &'a [u8],
+    /// Where the record points, relative to the symbol (None: no record).
+    record: Option<i64>,
+}
+
+fn object(arch: Architecture, funcs: &[Func<'_>], record_flags: u64) -> Vec<u8> {
+    let mut obj = Writer::new(BinaryFormat::Elf, arch, Endianness::Little);
+    let r_type = if arch == Architecture::X86_64 { R_X86_64_64 } else { R_AARCH64_ABS64 };
+    for f in funcs {
+        let text = obj.add_section(vec![], format!(".text.{}", f.name).into_bytes(), SectionKind::Text);
+        let mut bytes = f.before.to_vec();
+        bytes.extend_from_slice(f.body);
+        obj.append_section_data(text, &bytes, 16);
+        obj.add_symbol(Symbol {
+            name: f.name.as_bytes().to_vec(),
+            value: f.before.len() as u64,
+            size: f.body.len() as u64,
+            kind: SymbolKind::Text,
+            scope: SymbolScope::Linkage,
+            weak: false,
+            section: WSection::Section(text),
+            flags: SymbolFlags::None,
+        });
+        if let Some(at) = f.record {
+            let records = obj.add_section(vec![], RECORD_SECTION.as_bytes().to_vec(), SectionKind::Data);
+            obj.section_mut(records).flags = object::SectionFlags::Elf { sh_flags: record_flags };
+            obj.append_section_data(records, &[0; 8], 8);
+            let symbol = obj.section_symbol(text);
+            obj.add_relocation(
+                records,
+                Relocation {
+                    offset: 0,
+                    symbol,
+                    addend: f.before.len() as i64 + at,
+                    flags: object::RelocationFlags::Elf { r_type },
+                },
+            )
+            .unwrap();
+        }
+    }
+    obj.write().unwrap()
+}
+
+const AWO: u64 = SHF_ALLOC | SHF_WRITE | SHF_LINK_ORDER;
+const NOP3: [u8; 3] = [0x0f, 0x1f, 0x00];
+const RET: [u8; 1] = [0xc3];
+
+fn x86(funcs: &[Func<'_>]) -> Report {
+    let bytes = object(Architecture::X86_64, funcs, AWO);
+    analyze("t.o", &bytes).unwrap().remove(0)
+}
+
+#[test]
+fn x86_prefix_and_multibyte_entry_nops_with_a_record() {
+    let body = [NOP3.as_slice(), &RET].concat();
+    let r = x86(&[Func { name: "f", before: &[0x90, 0x90], body: &body, record: Some(-2) }]);
+    assert_eq!(r.functions.len(), 1);
+    let f = &r.functions[0];
+    assert_eq!((f.prefix_nops, f.entry_nops, f.records), (2, 3, 1));
+    assert!(r.orphans.is_empty() && r.problems.is_empty(), "{r:?}");
+    assert_eq!(r.record_sections[0].flags, "awo");
+    assert!(r.offenders(Expect { total: 5, prefix: 2 }, &[]).is_empty());
+    let wrong = r.offenders(Expect { total: 5, prefix: 0 }, &[]);
+    assert_eq!(wrong.len(), 1);
+    assert!(wrong[0].1.iter().any(|w| w.contains("2 nops before the symbol, want 0")), "{wrong:?}");
+}
+
+#[test]
+fn a_function_without_a_record_is_an_offender() {
+    let r = x86(&[
+        Func { name: "padded", before: &[0x90], body: &[0x90, 0xc3], record: Some(-1) },
+        Func { name: "forgotten", before: &[0x90], body: &[0x90, 0xc3], record: None },
+    ]);
+    let wrong = r.offenders(Expect { total: 2, prefix: 1 }, &[]);
+    assert_eq!(wrong.len(), 1, "{wrong:?}");
+    assert_eq!(wrong[0].0, "forgotten");
+    assert!(wrong[0].1.iter().any(|w| w.contains("0 records")));
+    // --skip leaves it out.
+    assert!(r.offenders(Expect { total: 2, prefix: 1 }, &["forgot".to_string()]).is_empty());
+}
+
+#[test]
+fn a_record_pointing_at_code_is_an_orphan() {
+    // The record points 1 byte into the function: not a pad start.
+    let r = x86(&[Func { name: "f", before: &[], body: &[0x55, 0x48, 0x89, 0xe5, 0xc3], record: Some(1) }]);
+    assert_eq!(r.orphans.len(), 1, "{r:?}");
+    assert_eq!(r.functions[0].records, 0);
+    // A record before the symbol over bytes that are not nops is not ours.
+    let r = x86(&[Func { name: "g", before: &[0xcc, 0xcc], body: &[0xc3], record: Some(-2) }]);
+    assert_eq!(r.orphans.len(), 1, "{r:?}");
+}
+
+#[test]
+fn record_section_flags_are_checked() {
+    let bytes = object(
+        Architecture::X86_64,
+        &[Func { name: "f", before: &[], body: &[0x90, 0xc3], record: Some(0) }],
+        SHF_ALLOC | SHF_WRITE,
+    );
+    let r = analyze("t.o", &bytes).unwrap().remove(0);
+    assert_eq!(r.functions[0].records, 1);
+    assert!(r.problems.iter().any(|p| p.contains("flags `aw`, not `awo`")), "{:?}", r.problems);
+}
+
+#[test]
+fn x86_endbr64_comes_first_and_the_record_points_after_it() {
+    let body = [ENDBR64.as_slice(), &[0x66, 0x90], &RET].concat();
+    let r = x86(&[Func { name: "f", before: &[], body: &body, record: Some(4) }]);
+    let f = &r.functions[0];
+    assert_eq!((f.landing_pad, f.prefix_nops, f.entry_nops, f.records), (Some("endbr64"), 0, 2, 1));
+    // Pointing at the endbr64 itself is reported.
+    let r = x86(&[Func { name: "f", before: &[], body: &body, record: Some(0) }]);
+    assert!(r.functions[0].problems.iter().any(|p| p.contains("landing pad")), "{r:?}");
+}
+
+fn words(ws: &[u32]) -> Vec<u8> {
+    ws.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+#[test]
+fn aarch64_bti_then_entry_nops() {
+    let before = words(&[AARCH64_NOP, AARCH64_NOP]);
+    let body = words(&[0xd503_245f, AARCH64_NOP, AARCH64_NOP, 0xd65f_03c0]);
+    let bytes = object(Architecture::Aarch64, &[Func { name: "f", before: &before, body: &body, record: Some(-8) }], AWO);
+    let r = analyze("t.o", &bytes).unwrap().remove(0);
+    assert_eq!(r.arch, Arch::Aarch64);
+    let f = &r.functions[0];
+    assert_eq!((f.landing_pad, f.prefix_nops, f.entry_nops, f.records), (Some("bti c"), 2, 2, 1));
+    assert!(r.offenders(Expect { total: 4, prefix: 2 }, &[]).is_empty());
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let err = analyze("x", b"#!/bin/sh\necho hi\n").unwrap_err().to_string();
+    assert!(err.contains("not an ELF file"), "{err}");
+    let good = object(Architecture::X86_64, &[Func { name: "f", before: &[], body: &RET, record: None }], AWO);
+    for cut in [5, 20, 64, good.len() / 2] {
+        // Truncated files give an error or a report, never a panic.
+        let _ = analyze("cut.o", &good[..cut]);
+    }
+    let riscv = {
+        let mut obj = Writer::new(BinaryFormat::Elf, Architecture::Riscv64, Endianness::Little);
+        let text = obj.add_section(vec![], b".text".to_vec(), SectionKind::Text);
+        obj.append_section_data(text, &[0x13, 0, 0, 0], 4);
+        obj.write().unwrap()
+    };
+    let err = analyze("r.o", &riscv).unwrap_err().to_string();
+    assert!(err.contains("not supported"), "{err}");
+}
+
+/// A System V `ar` archive of `members`.
+fn archive(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = b"!<arch>\n".to_vec();
+    for (name, data) in members {
+        let header = format!("{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", format!("{name}/"), 0, 0, 0, 644, data.len());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn archives_report_each_elf_member_and_skip_metadata() {
+    let a = object(Architecture::X86_64, &[Func { name: "a", before: &[], body: &[0x90, 0xc3], record: Some(0) }], AWO);
+    let b = object(Architecture::X86_64, &[Func { name: "b", before: &[], body: &RET, record: None }], AWO);
+    let ar = archive(&[("a.o", &a), ("lib.rmeta", b"rust metadata"), ("b.o", &b)]);
+    let reports = analyze("lib.rlib", &ar).unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0].path, "lib.rlib(a.o)");
+    assert_eq!(reports[1].functions[0].records, 0);
+    let err = analyze("empty.a", &archive(&[("lib.rmeta", b"x")])).unwrap_err().to_string();
+    assert!(err.contains("no ELF object"), "{err}");
+}
+
+#[test]
+fn expect_parses_like_the_flag() {
+    assert_eq!("16,16".parse::<Expect>(), Ok(Expect { total: 16, prefix: 16 }));
+    assert_eq!("2".parse::<Expect>(), Ok(Expect { total: 2, prefix: 0 }));
+    assert!("2,4".parse::<Expect>().is_err());
+    assert!("x".parse::<Expect>().is_err());
+}

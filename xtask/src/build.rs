@@ -1,0 +1,159 @@
+//! `./x build`: every step from the Debian packages to the linked rustup
+//! toolchain `pfe`, each skipping itself when its output is current.
+
+use crate::apply;
+use crate::cmd::{self, Progress, Step};
+use crate::deps;
+use crate::fetch;
+use crate::paths::{Ctx, CROSS, HOST, TOOLCHAIN};
+use crate::prepare;
+use crate::series::write_if_changed;
+use anyhow::{Context, Result};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+#[derive(clap::Args, Default)]
+pub struct Args {
+    /// Throw away uncommitted changes and unexported commits in the cached tree.
+    #[arg(long)]
+    pub discard: bool,
+}
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+    let started = Instant::now();
+    deps::run(ctx)?;
+    fetch::run(ctx)?;
+    prepare::run(ctx)?;
+    apply::run(ctx, &apply::Args { discard: args.discard })?;
+    configure(ctx)?;
+    compile(ctx)?;
+    link(ctx)?;
+    record_time(ctx, "build", started)?;
+    println!("./x build: done in {}", cmd::elapsed(started.elapsed()));
+    Ok(())
+}
+
+/// Step 5: bootstrap's `config.toml`, from the checked-in example.
+fn configure(ctx: &Ctx) -> Result<()> {
+    let example = ctx.root.join("config.example.toml");
+    let text = fs::read(&example).with_context(|| format!("cannot read {}", example.display()))?;
+    write_if_changed(&ctx.src().join("config.toml"), &text)
+}
+
+/// What the last successful compile was of: the tree's HEAD and the config.
+fn build_key(ctx: &Ctx) -> Result<String> {
+    let head = apply::head(&ctx.src())?;
+    let config = fetch::sha256(&ctx.src().join("config.toml"))?;
+    Ok(format!("head {head}\nconfig {config}\n"))
+}
+
+fn std_present(ctx: &Ctx, target: &str) -> bool {
+    let dir = ctx.stage1().join("lib/rustlib").join(target).join("lib");
+    fs::read_dir(dir)
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+        .unwrap_or(false)
+}
+
+/// Step 6: the stage1 compiler and std for the host and aarch64, in one
+/// `x.py build` (built alone after a compiler change, one target's std
+/// empties the other's stage1 sysroot).
+fn compile(ctx: &Ctx) -> Result<()> {
+    let key = build_key(ctx)?;
+    let stamp = ctx.state().join("built");
+    let complete = ctx.stage1_rustc().is_file() && std_present(ctx, HOST) && std_present(ctx, CROSS);
+    if complete && fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
+        Step::skip("build stage1 (compiler, std for x86_64 and aarch64)", "built from this tree");
+        return Ok(());
+    }
+    fs::remove_file(&stamp).ok();
+    let step = Step::start("build stage1 (compiler, std for x86_64 and aarch64)");
+    let crates_file = ctx.state().join("build-crates");
+    let total = fs::read_to_string(&crates_file).ok().and_then(|t| t.trim().parse().ok());
+    let log = ctx.logs().join("build.log");
+    println!("    log: {}", log.display());
+    let compiled = cmd::run_logged(
+        Command::new("python3")
+            .args(["x.py", "build", "--stage", "1", "--target"])
+            .arg(format!("{HOST},{CROSS}"))
+            .arg("library/std")
+            .current_dir(ctx.src()),
+        "x.py build",
+        &log,
+        Some(Progress { marker: "Compiling ", total }),
+    )?;
+    fs::create_dir_all(ctx.state())?;
+    // A cold build's count is the bar's total for the next ones.
+    if total.map_or(true, |t| compiled > t) {
+        fs::write(&crates_file, format!("{compiled}\n"))?;
+    }
+    fs::write(&stamp, key)?;
+    println!("    {compiled} crates compiled");
+    step.done();
+    Ok(())
+}
+
+/// Step 7: a toolchain directory (stage1's compiler and libraries, plus a
+/// cargo of the same era) linked as the rustup toolchain `pfe`.
+fn link(ctx: &Ctx) -> Result<()> {
+    let dir = ctx.toolchain();
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin)?;
+    symlink(&ctx.stage1_rustc(), &bin.join("rustc"))?;
+    symlink(&ctx.stage1().join("lib"), &dir.join("lib"))?;
+    // Debian's cargo 1.65 fits rustc 1.63 (a newer cargo asks it for
+    // options it does not have); its sparse registry support is unstable.
+    let cargo = "#!/bin/sh\n\
+        # cargo for the pfe toolchain: Debian's cargo 1.65 with the sparse registry.\n\
+        : \"${RUSTC:=$(dirname \"$(readlink -f \"$0\")\")/rustc}\"\n\
+        export RUSTC\n\
+        export CARGO_UNSTABLE_SPARSE_REGISTRY=true\n\
+        export CARGO_REGISTRIES_CRATES_IO_PROTOCOL=sparse\n\
+        export __CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=nightly\n\
+        exec /usr/bin/cargo \"$@\"\n";
+    write_if_changed(&bin.join("cargo"), cargo.as_bytes())?;
+    set_executable(&bin.join("cargo"))?;
+    if deps::which("rustup").is_none() {
+        println!("==> link the toolchain: rustup not found; use {} directly", bin.display());
+        return Ok(());
+    }
+    let list = cmd::output(Command::new("rustup").args(["toolchain", "list", "-v"]))?;
+    let linked = list.lines().any(|l| {
+        l.starts_with(TOOLCHAIN) && l.split_whitespace().last() == Some(&*dir.to_string_lossy())
+    });
+    if linked {
+        Step::skip("link the rustup toolchain `pfe`", "linked");
+        return Ok(());
+    }
+    let step = Step::start("link the rustup toolchain `pfe`");
+    cmd::output(Command::new("rustup").args(["toolchain", "link", TOOLCHAIN]).arg(&dir))?;
+    step.done();
+    Ok(())
+}
+
+fn symlink(target: &Path, link: &Path) -> Result<()> {
+    if fs::read_link(link).ok().as_deref() == Some(target) {
+        return Ok(());
+    }
+    fs::remove_file(link).ok();
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("cannot link {} to {}", link.display(), target.display()))
+}
+
+fn set_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// Appends `what seconds` to `state/times`, for the README's and the
+/// benchmark's figures.
+pub fn record_time(ctx: &Ctx, what: &str, started: Instant) -> Result<()> {
+    use std::io::Write;
+    fs::create_dir_all(ctx.state())?;
+    let mut file = fs::OpenOptions::new().create(true).append(true).open(ctx.state().join("times"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    writeln!(file, "{now} {what} {}", started.elapsed().as_secs())?;
+    Ok(())
+}

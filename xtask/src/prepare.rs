@@ -1,0 +1,115 @@
+//! Step 3: the base tree, unpacked and prepared the way Debian's
+//! `debian/rules` does, as a git repository whose first commit (tag `base`)
+//! is the prepared source.
+
+use crate::cmd::{self, Step};
+use crate::fetch::{DEBIAN_TARBALL, ORIG_TARBALL};
+use crate::paths::Ctx;
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The directory the orig tarball unpacks to.
+const TOP: &str = "rustc-1.63.0-src";
+
+/// A fixed identity and date for the commits the driver makes, so the same
+/// base and series give the same commit ids on every machine.
+pub fn git(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .args(["-c", "user.name=rustc-pfe", "-c", "user.email=rustc-pfe@localhost"])
+        .args(["-c", "core.autocrlf=false", "-c", "advice.detachedHead=false"])
+        .env("GIT_COMMITTER_DATE", "2022-08-11T00:00:00Z")
+        .env("GIT_AUTHOR_DATE", "2022-08-11T00:00:00Z");
+    cmd
+}
+
+pub fn is_prepared(ctx: &Ctx) -> bool {
+    ctx.src().join(".git").is_dir()
+        && cmd::output(git(&ctx.src()).args(["rev-parse", "-q", "--verify", "refs/tags/base"])).is_ok()
+}
+
+/// Unpacks the orig and Debian tarballs into `dir` and returns the tree.
+pub fn unpack(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
+    fs::create_dir_all(dir)?;
+    cmd::run(
+        Command::new("tar")
+            .args(["--no-same-owner", "-xf"])
+            .arg(ctx.downloads().join(ORIG_TARBALL))
+            .arg("-C")
+            .arg(dir),
+    )?;
+    let tree = dir.join(TOP);
+    cmd::run(
+        Command::new("tar")
+            .args(["--no-same-owner", "-xf"])
+            .arg(ctx.downloads().join(DEBIAN_TARBALL))
+            .arg("-C")
+            .arg(&tree),
+    )?;
+    Ok(tree)
+}
+
+/// `quilt push -a` of `debian/patches/series` in `tree`.
+pub fn quilt_push(tree: &Path) -> Result<String> {
+    cmd::output(
+        Command::new("quilt")
+            .args(["push", "-a", "-q"])
+            .env("QUILT_PATCHES", "debian/patches")
+            .env("QUILT_PC", ".pc")
+            .current_dir(tree),
+    )
+}
+
+pub fn run(ctx: &Ctx) -> Result<()> {
+    if is_prepared(ctx) {
+        Step::skip("prepare the base tree", "tag `base` present");
+        return Ok(());
+    }
+    if ctx.src().exists() {
+        bail!(
+            "{} exists but has no `base` tag: it is not a tree this driver prepared. \
+             Move it away (it may hold work) and run again",
+            ctx.src().display()
+        );
+    }
+    let step = Step::start("prepare the base tree as debian/rules does");
+    let scratch = ctx.cache.join("prepare.tmp");
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch)?; // a prepare that was interrupted
+    }
+    let tree = unpack(ctx, &scratch)?;
+    quilt_push(&tree).context("applying Debian's patches")?;
+    fs::remove_dir_all(tree.join(".pc"))?;
+    // debian/rules: "don't care about lock changes", "We patched some crates
+    // so have to rm the checksums", "Link against system liblzma".
+    fs::remove_file(tree.join("Cargo.lock"))?;
+    let prune = tree.join("debian/prune-checksums");
+    cmd::run(
+        Command::new("find")
+            .args(["vendor", "-name", ".cargo-checksum.json", "-execdir"])
+            .arg(&prune)
+            .args(["{}", "+"])
+            .current_dir(&tree),
+    )?;
+    fs::write(
+        tree.join("vendor/lzma-sys/build.rs"),
+        "fn main() { println!(\"cargo:rustc-link-lib=lzma\"); }\n",
+    )?;
+    cmd::output(git(&tree).args(["init", "-q", "-b", "pfe"]))?;
+    // Bootstrap's output and config live in the tree but are not source.
+    fs::write(tree.join(".git/info/exclude"), "/build/\n/config.toml\n/.pc/\n")?;
+    cmd::output(git(&tree).args(["add", "-A"]))?;
+    cmd::output(git(&tree).args([
+        "commit",
+        "-q",
+        "-m",
+        "base: rustc 1.63.0+dfsg1-2 prepared as debian/rules does",
+    ]))?;
+    cmd::output(git(&tree).args(["tag", "base"]))?;
+    fs::rename(&tree, ctx.src())?;
+    fs::remove_dir_all(&scratch)?;
+    step.done();
+    Ok(())
+}
