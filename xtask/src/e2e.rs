@@ -66,7 +66,7 @@ pub fn asm_functions(asm: &str) -> Vec<AsmFunction> {
     let mut records: Vec<(String, String)> = Vec::new(); // (function, label)
     for (i, line) in lines.iter().enumerate() {
         if let Some(rest) = line.strip_prefix(".section\t__patchable_function_entries,") {
-            let function = rest.rsplit(',').next().unwrap_or("").to_string();
+            let function = rest.rsplit(',').next().unwrap_or("").trim_matches('"').to_string();
             if let Some(label) = lines[i + 1..]
                 .iter()
                 .take(3)

@@ -98,8 +98,12 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         "fn main() { println!(\"cargo:rustc-link-lib=lzma\"); }\n",
     )?;
     cmd::output(git(&tree).args(["init", "-q", "-b", "pfe"]))?;
-    // Bootstrap's output and config live in the tree but are not source.
-    fs::write(tree.join(".git/info/exclude"), "/build/\n/config.toml\n/.pc/\n")?;
+    // Bootstrap's output, its config, the vendoring config and the lock file
+    // it writes live in the tree but are not source.
+    fs::write(
+        tree.join(".git/info/exclude"),
+        "/build/\n/config.toml\n/.pc/\n/.cargo/\n/Cargo.lock\n",
+    )?;
     cmd::output(git(&tree).args(["add", "-A"]))?;
     cmd::output(git(&tree).args([
         "commit",

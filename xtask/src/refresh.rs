@@ -32,7 +32,8 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     }
     cmd::output(
         git(&src)
-            .args(["format-patch", "-q", "--zero-commit", "--no-signature", "-N", "--abbrev=12", "-o"])
+            .args(["format-patch", "-q", "--zero-commit", "--no-signature", "-N", "--abbrev=12"])
+            .args(["--filename-max-length=120", "-o"])
             .arg(&out)
             .arg("base..HEAD"),
     )?;

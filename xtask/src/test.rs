@@ -158,7 +158,7 @@ fn compiletest(ctx: &Ctx, only: Option<&str>, tally: &mut Tally) -> Result<()> {
     };
     let result = cmd::run_logged(
         Command::new("python3")
-            .args(["x.py", "test", "--stage", "1", "--target", HOST])
+            .args(["x.py", "test", "--stage", "1", "--force-rerun", "--target", HOST])
             .args(SUITES)
             .args(["--test-args", &filter])
             .current_dir(ctx.src()),
