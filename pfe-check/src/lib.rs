@@ -66,6 +66,11 @@ pub struct Function {
     pub landing_pad: Option<&'static str>,
     /// Records that point at this function's pad start.
     pub records: usize,
+    /// Where the (first) record points, relative to the symbol.
+    pub record_offset: Option<i64>,
+    /// The pad's bytes in hex: the prefix nops, the landing pad and the
+    /// entry nops, from the pad's start to the first other instruction.
+    pub pad: String,
     /// Problems found whatever was expected (a record pointing at non-nops…).
     pub problems: Vec<String>,
 }
@@ -281,6 +286,8 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
             entry_nops: 0,
             landing_pad: None,
             records: 0,
+            record_offset: None,
+            pad: String::new(),
             problems: Vec::new(),
         };
         if (*offset as usize) > data.len() || (end as usize) > data.len() {
@@ -306,6 +313,7 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
             if *toff == pad_start_without_prefix {
                 matched[i] = true;
                 f.records += 1;
+                f.record_offset.get_or_insert(*toff as i64 - *offset as i64);
                 best_prefix.get_or_insert(0);
             } else if *toff < *offset && offset - toff <= reach {
                 // Ours only if everything from there to the symbol is
@@ -313,11 +321,13 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
                 if let Some(nops) = prefix_only_nops(arch, &data[*toff as usize..*offset as usize]) {
                     matched[i] = true;
                     f.records += 1;
+                    f.record_offset.get_or_insert(*toff as i64 - *offset as i64);
                     best_prefix = Some(nops);
                 }
             } else if *toff == *offset && pad_len > 0 {
                 matched[i] = true;
                 f.records += 1;
+                f.record_offset.get_or_insert(0);
                 f.problems.push(format!("record points at the landing pad (`{}`), not after it", pad.unwrap_or("?")));
             }
         }
@@ -325,6 +335,13 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
             Some(n) => n,
             None => nops_before(arch, &data[..*offset as usize]),
         };
+        let pad_from = (*offset).saturating_sub(f.prefix_nops * arch.unit()) as usize;
+        let entry_bytes = match arch {
+            Arch::X86_64 => f.entry_nops,
+            Arch::Aarch64 => 4 * f.entry_nops,
+        };
+        let pad_to = (*offset as usize + pad_len + entry_bytes as usize).min(data.len());
+        f.pad = data[pad_from..pad_to].iter().map(|b| format!("{b:02x}")).collect();
         functions.push(f);
     }
 

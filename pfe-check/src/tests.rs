@@ -71,6 +71,7 @@ fn x86_prefix_and_multibyte_entry_nops_with_a_record() {
     assert_eq!(r.functions.len(), 1);
     let f = &r.functions[0];
     assert_eq!((f.prefix_nops, f.entry_nops, f.records), (2, 3, 1));
+    assert_eq!((f.pad.as_str(), f.record_offset), ("90900f1f00", Some(-2)));
     assert!(r.orphans.is_empty() && r.problems.is_empty(), "{r:?}");
     assert_eq!(r.record_sections[0].flags, "awo");
     assert!(r.offenders(Expect { total: 5, prefix: 2 }, &[]).is_empty());
@@ -140,6 +141,7 @@ fn aarch64_bti_then_entry_nops() {
     assert_eq!(r.arch, Arch::Aarch64);
     let f = &r.functions[0];
     assert_eq!((f.landing_pad, f.prefix_nops, f.entry_nops, f.records), (Some("bti c"), 2, 2, 1));
+    assert_eq!(f.pad, "1f2003d51f2003d55f2403d51f2003d51f2003d5");
     assert!(r.offenders(Expect { total: 4, prefix: 2 }, &[]).is_empty());
 }
 

@@ -8,7 +8,7 @@ use crate::fetch;
 use crate::paths::{Ctx, CROSS, HOST, TOOLCHAIN};
 use crate::prepare;
 use crate::series::write_if_changed;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -49,8 +49,9 @@ fn build_key(ctx: &Ctx) -> Result<String> {
     Ok(format!("head {head}\nconfig {config}\n"))
 }
 
-fn std_present(ctx: &Ctx, target: &str) -> bool {
-    let dir = ctx.stage1().join("lib/rustlib").join(target).join("lib");
+/// Whether the sysroot `root` has std for `target`.
+fn std_present(root: &Path, target: &str) -> bool {
+    let dir = root.join("lib/rustlib").join(target).join("lib");
     fs::read_dir(dir)
         .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
         .unwrap_or(false)
@@ -62,7 +63,9 @@ fn std_present(ctx: &Ctx, target: &str) -> bool {
 fn compile(ctx: &Ctx) -> Result<()> {
     let key = build_key(ctx)?;
     let stamp = ctx.state().join("built");
-    let complete = ctx.stage1_rustc().is_file() && std_present(ctx, HOST) && std_present(ctx, CROSS);
+    let complete = ctx.toolchain().join("bin/rustc").is_file()
+        && std_present(&ctx.toolchain(), HOST)
+        && std_present(&ctx.toolchain(), CROSS);
     if complete && fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
         Step::skip("build stage1 (compiler, std for x86_64 and aarch64)", "built from this tree");
         return Ok(());
@@ -83,6 +86,7 @@ fn compile(ctx: &Ctx) -> Result<()> {
         &log,
         Some(Progress { marker: "Compiling ", total }),
     )?;
+    snapshot(ctx)?;
     fs::create_dir_all(ctx.state())?;
     // A cold build's count is the bar's total for the next ones.
     if total.map_or(true, |t| compiled > t) {
@@ -94,14 +98,36 @@ fn compile(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Step 7: a toolchain directory (stage1's compiler and libraries, plus a
-/// cargo of the same era) linked as the rustup toolchain `pfe`.
-fn link(ctx: &Ctx) -> Result<()> {
+/// The toolchain is a hard-linked snapshot of stage1 taken right after the
+/// build: every later `x.py` run (compiletest included) reassembles the
+/// stage1 sysroot with only the targets it was asked for, which would empty
+/// the aarch64 std out of a toolchain that pointed into it.
+fn snapshot(ctx: &Ctx) -> Result<()> {
+    for target in [HOST, CROSS] {
+        if !std_present(&ctx.stage1(), target) {
+            bail!("the build left no std for {target} in {}", ctx.stage1().display());
+        }
+    }
     let dir = ctx.toolchain();
     let bin = dir.join("bin");
     fs::create_dir_all(&bin)?;
-    symlink(&ctx.stage1_rustc(), &bin.join("rustc"))?;
-    symlink(&ctx.stage1().join("lib"), &dir.join("lib"))?;
+    for old in [bin.join("rustc"), dir.join("lib")] {
+        if fs::symlink_metadata(&old).map(|m| m.is_dir()).unwrap_or(false) {
+            fs::remove_dir_all(&old)?;
+        } else if fs::symlink_metadata(&old).is_ok() {
+            fs::remove_file(&old)?;
+        }
+    }
+    cmd::run(Command::new("cp").arg("-al").arg(ctx.stage1().join("lib")).arg(dir.join("lib")))?;
+    cmd::run(Command::new("cp").arg("-al").arg(ctx.stage1_rustc()).arg(bin.join("rustc")))?;
+    Ok(())
+}
+
+/// Step 7: the toolchain directory (the stage1 snapshot plus a cargo of the
+/// same era) linked as the rustup toolchain `pfe`.
+fn link(ctx: &Ctx) -> Result<()> {
+    let dir = ctx.toolchain();
+    let bin = dir.join("bin");
     // Debian's cargo 1.65 fits rustc 1.63 (a newer cargo asks it for
     // options it does not have); its sparse registry support is unstable.
     let cargo = "#!/bin/sh\n\
@@ -130,15 +156,6 @@ fn link(ctx: &Ctx) -> Result<()> {
     cmd::output(Command::new("rustup").args(["toolchain", "link", TOOLCHAIN]).arg(&dir))?;
     step.done();
     Ok(())
-}
-
-fn symlink(target: &Path, link: &Path) -> Result<()> {
-    if fs::read_link(link).ok().as_deref() == Some(target) {
-        return Ok(());
-    }
-    fs::remove_file(link).ok();
-    std::os::unix::fs::symlink(target, link)
-        .with_context(|| format!("cannot link {} to {}", link.display(), target.display()))
 }
 
 fn set_executable(path: &Path) -> Result<()> {

@@ -15,6 +15,15 @@ pub const TESTS: &[(&str, Test)] = &[
     ("e2e: -Zpatchable-function-entry=3,2 --emit=asm pads every function", asm_3_2),
     ("e2e: without the flag no function is padded", asm_unpadded),
     ("e2e: cargo +pfe build with RUSTFLAGS pads the crate", cargo_build),
+    ("e2e: x86_64 pads and records equal clang-14's byte for byte", differential_x86_64),
+    ("e2e: aarch64 pads and records equal clang-14's byte for byte", differential_aarch64),
+    ("e2e: x86_64 live patch through the records (=5)", live_patch_x86_64),
+    ("e2e: aarch64 live patch through the records under qemu (=2)", live_patch_aarch64),
+    ("e2e: --gc-sections drops dropped functions' records (GNU ld, lld)", gc_sections),
+    ("e2e: across crates the crate that generates the code decides", cross_crate),
+    ("e2e: library/core x86_64 =16,16: every function padded", core_x86_64_16_16),
+    ("e2e: library/core aarch64 =2: every function padded", core_aarch64_2),
+    ("e2e: library/core aarch64 =4,2: every function padded", core_aarch64_4_2),
 ];
 
 fn source(ctx: &Ctx, name: &str) -> PathBuf {
@@ -177,4 +186,318 @@ fn cargo_build(ctx: &Ctx) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// rustc for `target`, linking aarch64 programs with the cross gcc.
+fn rustc_for(ctx: &Ctx, target: &str) -> Command {
+    let mut cmd = rustc(ctx);
+    cmd.args(["--target", target]);
+    if target.starts_with("aarch64") {
+        cmd.args(["-C", "linker=aarch64-linux-gnu-gcc"]);
+    }
+    cmd
+}
+
+pub fn reports(path: &std::path::Path) -> Result<Vec<pfe_check::Report>> {
+    let data = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    pfe_check::analyze(&path.to_string_lossy(), &data)
+}
+
+fn function<'a>(reports: &'a [pfe_check::Report], name: &str) -> Option<&'a pfe_check::Function> {
+    reports.iter().flat_map(|r| &r.functions).find(|f| f.name == name)
+}
+
+/// The shapes the kernel and GCC/Clang users pass: `N` or `N,M`.
+const SHAPES: &[(u64, u64)] = &[(1, 0), (2, 0), (3, 2), (4, 2), (5, 0), (8, 4), (16, 16)];
+
+/// Compiles `entry.rs` with rustc and `entry.c` with clang-14 and gcc for every
+/// shape, with and without a landing pad, and compares `f`'s pad, landing
+/// pad and record. rustc must equal clang (same LLVM) byte for byte; GCC's
+/// differences are printed, not failed.
+fn differential(ctx: &Ctx, target: &str, clang_target: &str, gcc: &str, landing: (&str, &str)) -> Result<()> {
+    let dir = scratch(ctx, &format!("differential-{target}"))?;
+    let mut mismatches = Vec::new();
+    let mut gcc_differences = Vec::new();
+    let mut compared = 0;
+    for &(n, m) in SHAPES {
+        for with_pad in [false, true] {
+            let shape = if m > 0 { format!("{n},{m}") } else { format!("{n}") };
+            let tag = format!("{shape}{}", if with_pad { "+lp" } else { "" });
+            let r_obj = dir.join(format!("rust-{tag}.o"));
+            let mut rc = rustc_for(ctx, target);
+            rc.args(["--crate-type=lib", "-O", "--emit=obj", "-o"]).arg(&r_obj);
+            rc.arg(format!("-Zpatchable-function-entry={shape}"));
+            if with_pad {
+                rc.arg(landing.0);
+            }
+            cmd::output(rc.arg(source(ctx, "entry.rs")))?;
+            let c_obj = dir.join(format!("clang-{tag}.o"));
+            let mut cc = Command::new("clang-14");
+            cc.arg(format!("--target={clang_target}")).args(["-O2", "-c", "-o"]).arg(&c_obj);
+            cc.arg(format!("-fpatchable-function-entry={n},{m}"));
+            if with_pad {
+                cc.arg(landing.1);
+            }
+            cmd::output(cc.arg(source(ctx, "entry.c")))?;
+            let g_obj = dir.join(format!("gcc-{tag}.o"));
+            let mut gc = Command::new(gcc);
+            gc.args(["-O2", "-c", "-o"]).arg(&g_obj).arg(format!("-fpatchable-function-entry={n},{m}"));
+            if with_pad {
+                gc.arg(landing.1);
+            }
+            cmd::output(gc.arg(source(ctx, "entry.c")))?;
+            let shape_of = |path: &std::path::Path| -> Result<String> {
+                let reports = reports(path)?;
+                let f = function(&reports, "f").with_context(|| format!("no `f` in {}", path.display()))?;
+                let flags: Vec<&str> = reports[0].record_sections.iter().map(|s| s.flags.as_str()).collect();
+                Ok(format!(
+                    "pad {} landing {} records {} at {:?} section flags {:?}",
+                    f.pad,
+                    f.landing_pad.unwrap_or("-"),
+                    f.records,
+                    f.record_offset,
+                    flags
+                ))
+            };
+            let (rust, clang, gnu) = (shape_of(&r_obj)?, shape_of(&c_obj)?, shape_of(&g_obj)?);
+            compared += 1;
+            if rust != clang {
+                mismatches.push(format!("{tag}:\n  rustc {rust}\n  clang {clang}"));
+            }
+            if rust != gnu {
+                gcc_differences.push(format!("{tag}: rustc {rust} / gcc {gnu}"));
+            }
+        }
+    }
+    println!("            {compared} configurations compared with clang-14; {} differ from gcc:", gcc_differences.len());
+    for d in &gcc_differences {
+        println!("              {d}");
+    }
+    ensure!(mismatches.is_empty(), "rustc differs from clang-14:\n{}", mismatches.join("\n"));
+    Ok(())
+}
+
+fn differential_x86_64(ctx: &Ctx) -> Result<()> {
+    differential(ctx, "x86_64-unknown-linux-gnu", "x86_64-linux-gnu", "gcc", ("-Zcf-protection=branch", "-fcf-protection=branch"))
+}
+
+fn differential_aarch64(ctx: &Ctx) -> Result<()> {
+    differential(
+        ctx,
+        "aarch64-unknown-linux-gnu",
+        "aarch64-linux-gnu",
+        "aarch64-linux-gnu-gcc",
+        ("-Zbranch-protection=bti", "-mbranch-protection=bti"),
+    )
+}
+
+/// Builds `live_patch.rs` with and without padding and runs it (natively or
+/// under qemu-aarch64): with padding every record points at the nops and the
+/// patched call lands in the replacement; without it there are no records.
+fn live_patch(ctx: &Ctx, target: &str, shape: &str, runner: &[&str]) -> Result<()> {
+    let dir = scratch(ctx, &format!("live-{target}"))?;
+    let run = |flags: &[&str], name: &str| -> Result<String> {
+        let exe = dir.join(name);
+        cmd::output(rustc_for(ctx, target).args(["-O", "-o"]).arg(&exe).args(flags).arg(source(ctx, "live_patch.rs")))?;
+        let mut cmd = match runner.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        Ok(cmd::output(&mut cmd)?.trim().to_string())
+    };
+    let padded = run(&[&format!("-Zpatchable-function-entry={shape}")], "padded")?;
+    let fields: std::collections::BTreeMap<&str, &str> = padded.split_whitespace().filter_map(|kv| kv.split_once('=')).collect();
+    let records: usize = fields.get("records").and_then(|v| v.parse().ok()).context("no records= in the output")?;
+    ensure!(records >= 3, "padded program found {records} records: {padded}");
+    ensure!(fields.get("nops") == Some(&fields["records"]), "not every record points at nops: {padded}");
+    ensure!(fields.get("before") == Some(&"1") && fields.get("after") == Some(&"2"), "the patch did not take: {padded}");
+    let unpadded = run(&[], "unpadded")?;
+    ensure!(unpadded == "records=0 nops=0 before=1 after=1", "without the flag: {unpadded}");
+    println!("            padded: {padded}; unpadded: {unpadded}");
+    Ok(())
+}
+
+fn live_patch_x86_64(ctx: &Ctx) -> Result<()> {
+    live_patch(ctx, "x86_64-unknown-linux-gnu", "5", &[])
+}
+
+fn live_patch_aarch64(ctx: &Ctx) -> Result<()> {
+    live_patch(ctx, "aarch64-unknown-linux-gnu", "2", &["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"])
+}
+
+fn gc_sections(ctx: &Ctx) -> Result<()> {
+    let dir = scratch(ctx, "gc-sections")?;
+    let obj = dir.join("gc_lib.o");
+    cmd::output(
+        rustc(ctx)
+            .args(["--crate-type=lib", "-O", "--emit=obj", "-Zpatchable-function-entry=5", "-o"])
+            .arg(&obj)
+            .arg(source(ctx, "gc_lib.rs")),
+    )?;
+    let object = reports(&obj)?;
+    for name in ["keep_a", "drop_b"] {
+        let f = function(&object, name).with_context(|| format!("{name} missing from the object"))?;
+        ensure!(f.records == 1, "{name} has {} records in the object", f.records);
+    }
+    let links: [(&str, &str, &[&str]); 4] = [
+        ("GNU ld --gc-sections", "gcc", &["-Wl,--gc-sections"]),
+        ("lld --gc-sections", "clang-14", &["-fuse-ld=lld", "-Wl,--gc-sections"]),
+        ("GNU ld", "gcc", &[]),
+        ("lld", "clang-14", &["-fuse-ld=lld"]),
+    ];
+    for (what, driver, flags) in links {
+        let exe = dir.join(what.replace(' ', "_"));
+        cmd::output(Command::new(driver).args(flags).arg("-o").arg(&exe).arg(source(ctx, "gc_main.c")).arg(&obj))?;
+        cmd::output(&mut Command::new(&exe)).with_context(|| format!("running the {what} executable"))?;
+        let linked = reports(&exe)?;
+        let r = &linked[0];
+        ensure!(r.orphans.is_empty(), "{what}: dangling records: {:?}", r.orphans);
+        let keep = function(&linked, "keep_a").with_context(|| format!("{what}: keep_a missing"))?;
+        ensure!(keep.records == 1 && keep.entry_nops == 5, "{what}: keep_a has {} records, {} nops", keep.records, keep.entry_nops);
+        let total: usize = r.record_sections.iter().map(|s| s.records).sum();
+        let gc = what.contains("gc-sections");
+        let dropped = function(&linked, "drop_b");
+        if gc {
+            ensure!(dropped.is_none(), "{what}: drop_b was kept");
+            ensure!(total == 1, "{what}: {total} records, want only keep_a's");
+        } else {
+            ensure!(dropped.map(|f| f.records) == Some(1), "{what}: drop_b should be kept with its record");
+            ensure!(total == 2, "{what}: {total} records, want 2");
+        }
+    }
+    Ok(())
+}
+
+/// What pfe-check says of the function whose (mangled) name contains `part`.
+fn padding_of(reports: &[pfe_check::Report], part: &str) -> Result<(u64, u64, usize)> {
+    let f = reports
+        .iter()
+        .flat_map(|r| &r.functions)
+        .find(|f| f.name.contains(part))
+        .with_context(|| format!("no function named like {part}"))?;
+    Ok((f.prefix_nops, f.entry_nops, f.records))
+}
+
+fn cross_crate(ctx: &Ctx) -> Result<()> {
+    let dir = scratch(ctx, "cross-crate")?;
+    // (flag of the upstream crate, flag of the downstream crate)
+    for (dep_flag, user_flag) in [(None, Some("3,1")), (Some("3,1"), None)] {
+        let sub = dir.join(format!("dep-{}-user-{}", dep_flag.unwrap_or("none"), user_flag.unwrap_or("none")));
+        fs::create_dir_all(&sub)?;
+        let mut dep = rustc(ctx);
+        dep.args(["-O", "-C", "codegen-units=1", "--out-dir"]).arg(&sub);
+        if let Some(f) = dep_flag {
+            dep.arg(format!("-Zpatchable-function-entry={f}"));
+        }
+        cmd::output(dep.arg(source(ctx, "cross_dep.rs")))?;
+        let user_obj = sub.join("user.o");
+        let mut user = rustc(ctx);
+        user.args(["-O", "-C", "codegen-units=1", "--emit=obj", "--extern"])
+            .arg(format!("cross_dep={}", sub.join("libcross_dep.rlib").display()))
+            .arg("-o")
+            .arg(&user_obj);
+        if let Some(f) = user_flag {
+            user.arg(format!("-Zpatchable-function-entry={f}"));
+        }
+        cmd::output(user.arg(source(ctx, "cross_user.rs")))?;
+        let dep_reports = reports(&sub.join("libcross_dep.rlib"))?;
+        let user_reports = reports(&user_obj)?;
+        let padded = |flag: Option<&str>| if flag.is_some() { (1, 2, 1) } else { (0, 0, 0) };
+        let want = [
+            (&user_reports, "4user", padded(user_flag)),
+            // Instantiated, or code-generated for an #[inline] function, downstream:
+            // the downstream crate's flag.
+            (&user_reports, "11dep_generic", padded(user_flag)),
+            (&user_reports, "10dep_inline", padded(user_flag)),
+            // The attribute travels with the function.
+            (&user_reports, "16dep_attr_generic", (1, 1, 1)),
+            // Code generated upstream: the upstream crate's flag.
+            (&dep_reports, "9dep_plain", padded(dep_flag)),
+        ];
+        for (reports, part, expected) in want {
+            let got = padding_of(reports, part)?;
+            // Without a record the nops before the symbol are alignment padding.
+            let got = if got.2 == 0 { (0, got.1, 0) } else { got };
+            ensure!(
+                got == expected,
+                "dep {dep_flag:?}, user {user_flag:?}: {part}: (prefix, entry, records) = {got:?}, want {expected:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `library/core` of the pinned tree compiled with `flags` into an rlib; the
+/// result is kept (keyed by the compiler's identity and the flags) so a
+/// warm `./x test` and `./x bench` do not compile it again.
+pub fn core_rlib(ctx: &Ctx, target: &str, shape: Option<&str>) -> Result<PathBuf> {
+    let dir = ctx.cache.join("core-builds");
+    fs::create_dir_all(&dir)?;
+    let name = format!("core-{target}-{}", shape.unwrap_or("none").replace(',', "_"));
+    let out = dir.join(format!("{name}.rlib"));
+    let stamp = dir.join(format!("{name}.stamp"));
+    let key = compiler_identity(ctx)?;
+    if out.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
+        return Ok(out);
+    }
+    let mut cmd = rustc_for(ctx, target);
+    cmd.args(["--crate-type=rlib", "--crate-name=core", "--edition=2021", "-O", "-o"]).arg(&out);
+    if let Some(s) = shape {
+        cmd.arg(format!("-Zpatchable-function-entry={s}"));
+    }
+    cmd::output(cmd.arg(ctx.src().join("library/core/src/lib.rs")))?;
+    fs::write(&stamp, key)?;
+    Ok(out)
+}
+
+/// Size and modification time of the toolchain's compiler files: changes
+/// when it is rebuilt.
+fn compiler_identity(ctx: &Ctx) -> Result<String> {
+    let mut key = String::new();
+    let mut paths = vec![ctx.toolchain().join("bin/rustc")];
+    for entry in fs::read_dir(ctx.toolchain().join("lib"))? {
+        let path = entry?.path();
+        if path.file_name().map_or(false, |n| n.to_string_lossy().starts_with("librustc_driver")) {
+            paths.push(path);
+        }
+    }
+    for path in paths {
+        let meta = fs::metadata(&path)?;
+        let mtime = meta.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+        key.push_str(&format!("{} {} {mtime}\n", path.display(), meta.len()));
+    }
+    Ok(key)
+}
+
+fn core_padded(ctx: &Ctx, target: &str, shape: &str) -> Result<()> {
+    let rlib = core_rlib(ctx, target, Some(shape))?;
+    let reports = reports(&rlib)?;
+    let expect: pfe_check::Expect = shape.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let mut functions = 0;
+    let mut offenders = Vec::new();
+    for r in &reports {
+        functions += r.functions.len();
+        ensure!(r.orphans.is_empty() && r.problems.is_empty(), "{}: {:?} {:?}", r.path, r.orphans, r.problems);
+        offenders.extend(r.offenders(expect, &[]).into_iter().map(|(name, why)| format!("{name}: {}", why.join("; "))));
+    }
+    ensure!(functions > 500, "only {functions} functions in core?");
+    ensure!(offenders.is_empty(), "{} of {functions} functions not padded as {shape}:\n{}", offenders.len(), offenders.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
+    println!("            {functions} functions in {} objects, 100% padded and recorded as {shape} (no naked functions in core)", reports.len());
+    Ok(())
+}
+
+fn core_x86_64_16_16(ctx: &Ctx) -> Result<()> {
+    core_padded(ctx, "x86_64-unknown-linux-gnu", "16,16")
+}
+
+fn core_aarch64_2(ctx: &Ctx) -> Result<()> {
+    core_padded(ctx, "aarch64-unknown-linux-gnu", "2")
+}
+
+fn core_aarch64_4_2(ctx: &Ctx) -> Result<()> {
+    core_padded(ctx, "aarch64-unknown-linux-gnu", "4,2")
 }
