@@ -143,7 +143,7 @@ fn commit_patch(src: &Path, scratch: &Path, index: &Path, patch: &Path, parent: 
     let msg = scratch.join("msg");
     let diff = scratch.join("diff");
     let input = fs::File::open(patch).with_context(|| format!("cannot read {}", patch.display()))?;
-    let info = cmd::output(git(src).args(["mailinfo"]).arg(&msg).arg(&diff).stdin(input))?;
+    let info = cmd::output_from(git(src).args(["mailinfo"]).arg(&msg).arg(&diff).stdin(input))?;
     let field = |name: &str| {
         info.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string())).unwrap_or_default()
     };

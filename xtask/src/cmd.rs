@@ -39,10 +39,15 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Runs `cmd` and returns its standard output; a failure shows its stderr.
+/// Runs `cmd` (with no input) and returns its standard output; a failure
+/// shows its stderr.
 pub fn output(cmd: &mut Command) -> Result<String> {
+    output_from(cmd.stdin(Stdio::null()))
+}
+
+/// Like [`output`], for a command whose standard input the caller has set.
+pub fn output_from(cmd: &mut Command) -> Result<String> {
     let out = cmd
-        .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot start `{}`", show(cmd)))?;
     if !out.status.success() {

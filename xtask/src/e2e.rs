@@ -40,10 +40,14 @@ fn scratch(ctx: &Ctx, name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The stage1 rustc, called directly (not through rustup) unless a test is
-/// about rustup.
+/// The toolchain's rustc, called directly (not through rustup) unless a test
+/// is about rustup. `PFE_E2E_RUSTC` replaces it, to show that the tests fail
+/// with a compiler that pads wrongly or not at all.
 pub fn rustc(ctx: &Ctx) -> Command {
-    Command::new(ctx.toolchain().join("bin/rustc"))
+    match std::env::var_os("PFE_E2E_RUSTC") {
+        Some(other) => Command::new(other),
+        None => Command::new(ctx.toolchain().join("bin/rustc")),
+    }
 }
 
 fn toolchain_version(_ctx: &Ctx) -> Result<()> {
@@ -457,7 +461,7 @@ pub fn core_rlib(ctx: &Ctx, target: &str, shape: Option<&str>) -> Result<PathBuf
 /// Size and modification time of the toolchain's compiler files: changes
 /// when it is rebuilt.
 fn compiler_identity(ctx: &Ctx) -> Result<String> {
-    let mut key = String::new();
+    let mut key = format!("PFE_E2E_RUSTC={:?}\n", std::env::var_os("PFE_E2E_RUSTC"));
     let mut paths = vec![ctx.toolchain().join("bin/rustc")];
     for entry in fs::read_dir(ctx.toolchain().join("lib"))? {
         let path = entry?.path();
