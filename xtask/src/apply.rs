@@ -71,7 +71,8 @@ pub fn ensure_no_unexported_work(ctx: &Ctx, discard: bool) -> Result<()> {
     let dirty = uncommitted(&src)?;
     let head = head(&src)?;
     let base = cmd::output(git(&src).args(["rev-parse", "base^{commit}"]))?.trim().to_string();
-    let exported = match read_synced(ctx) {
+    let synced = read_synced(ctx);
+    let exported = match &synced {
         Some(synced) => synced.head == head,
         None => head == base,
     };
@@ -85,7 +86,13 @@ pub fn ensure_no_unexported_work(ctx: &Ctx, discard: bool) -> Result<()> {
             ));
         }
         if !exported {
-            let log = cmd::output(git(&src).args(["log", "--oneline", "base..HEAD"]))?;
+            // Only what came after the last apply or refresh, when that is
+            // an ancestor; otherwise everything after the base.
+            let since = synced
+                .map(|s| s.head)
+                .filter(|h| cmd::output(git(&src).args(["merge-base", "--is-ancestor", h, "HEAD"])).is_ok())
+                .unwrap_or(base);
+            let log = cmd::output(git(&src).args(["log", "--oneline", &format!("{since}..HEAD")]))?;
             why.push_str(&format!(
                 "commits in {} that `patches/` may not have (since the last apply or refresh):\n{}\n",
                 src.display(),

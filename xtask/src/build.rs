@@ -76,6 +76,7 @@ fn compile(ctx: &Ctx) -> Result<()> {
     let total = fs::read_to_string(&crates_file).ok().and_then(|t| t.trim().parse().ok());
     let log = ctx.logs().join("build.log");
     println!("    log: {}", log.display());
+    let started = Instant::now();
     let compiled = cmd::run_logged(
         Command::new("python3")
             .args(["x.py", "build", "--stage", "1", "--target"])
@@ -93,6 +94,7 @@ fn compile(ctx: &Ctx) -> Result<()> {
         fs::write(&crates_file, format!("{compiled}\n"))?;
     }
     fs::write(&stamp, key)?;
+    record_time(ctx, &format!("compile {compiled}"), started)?;
     println!("    {compiled} crates compiled");
     step.done();
     Ok(())

@@ -24,6 +24,7 @@ pub const TESTS: &[(&str, Test)] = &[
     ("e2e: library/core x86_64 =16,16: every function padded", core_x86_64_16_16),
     ("e2e: library/core aarch64 =2: every function padded", core_aarch64_2),
     ("e2e: library/core aarch64 =4,2: every function padded", core_aarch64_4_2),
+    ("e2e: bad flag values, attribute arguments, targets: errors, no ICE", bad_inputs),
 ];
 
 fn source(ctx: &Ctx, name: &str) -> PathBuf {
@@ -504,4 +505,142 @@ fn core_aarch64_2(ctx: &Ctx) -> Result<()> {
 
 fn core_aarch64_4_2(ctx: &Ctx) -> Result<()> {
     core_padded(ctx, "aarch64-unknown-linux-gnu", "4,2")
+}
+
+/// How one compilation ended.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Outcome {
+    /// Compiled.
+    Ok,
+    /// Refused with an error (exit status 1).
+    Error,
+    /// An ICE, an LLVM error or crash, a signal: never acceptable.
+    Crash,
+}
+
+fn outcome(cmd: &mut Command) -> Result<(Outcome, String)> {
+    let out = cmd.output().with_context(|| format!("cannot start `{}`", cmd::show(cmd)))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let crashed = stderr.contains("internal compiler error")
+        || stderr.contains("LLVM ERROR")
+        || stderr.contains("error: could not compile")
+        || out.status.code().map_or(true, |c| c != 0 && c != 1);
+    let o = if crashed {
+        Outcome::Crash
+    } else if out.status.success() {
+        Outcome::Ok
+    } else {
+        Outcome::Error
+    };
+    Ok((o, stderr))
+}
+
+const NO_CORE: &str = "#![feature(no_core, lang_items)]\n#![no_core]\n#![crate_type = \"lib\"]\n#[lang = \"sized\"]\ntrait Sized {}\n";
+
+/// Every bad input the project knows of, each compiled on its own: flag
+/// values, attribute arguments and placements, and targets through LLVM
+/// (`--emit=obj`). Each must end as expected, and none in a crash.
+fn bad_inputs(ctx: &Ctx) -> Result<()> {
+    use Outcome::{Error, Ok as Fine};
+    let dir = scratch(ctx, "bad-inputs")?;
+    let mut tried = 0;
+    let mut wrong = Vec::new();
+    let mut check = |what: String, expected: Outcome, cmd: &mut Command| -> Result<()> {
+        tried += 1;
+        let (got, stderr) = outcome(cmd)?;
+        if got != expected {
+            wrong.push(format!("{what}: {got:?}, want {expected:?}\n{}", cmd::tail(&stderr, 6)));
+        }
+        Ok(())
+    };
+    let lib = dir.join("lib.rs");
+    fs::write(&lib, "#![crate_type = \"lib\"]\npub fn f() {}\n")?;
+    let flags: &[(&str, Outcome)] = &[
+        ("", Error), ("3,", Error), (",", Error), (",3", Error), ("a", Error), ("-1", Error),
+        ("256", Error), ("1,2", Error), ("3,2,x", Error), ("3,2,", Error), (" 3", Error),
+        ("3 ", Error), ("+3", Error), ("3,+1", Error), ("0x10", Error), ("1e3", Error),
+        ("3,,", Error), ("18446744073709551616", Error), ("255,256", Error), ("\u{663}", Error),
+        ("3;2", Error), ("3.0", Error), ("1,1,1,1", Error), ("-0", Error), ("3,-1", Error),
+        ("0", Fine), ("0,0", Fine), ("255", Fine), ("255,255", Fine), ("016,016", Fine), ("7,7", Fine),
+    ];
+    for (value, expected) in flags {
+        check(
+            format!("-Zpatchable-function-entry={value:?}"),
+            *expected,
+            rustc(ctx).arg(format!("-Zpatchable-function-entry={value}")).args(["--emit=obj", "--out-dir"]).arg(&dir).arg(&lib),
+        )?;
+    }
+    check("-Zpatchable-function-entry without a value".into(), Error, rustc(ctx).arg("-Zpatchable-function-entry").arg(&lib))?;
+
+    let attrs: &[(&str, &str, Outcome)] = &[
+        ("prefix_nops = -1", "pub fn f() {}", Error),
+        ("prefix_nops = 'a'", "pub fn f() {}", Error),
+        ("prefix_nops = true", "pub fn f() {}", Error),
+        ("prefix_nops = 256u64", "pub fn f() {}", Error),
+        ("prefix_nops(3)", "pub fn f() {}", Error),
+        ("a::b = 1", "pub fn f() {}", Error),
+        ("entry_nops = x", "pub fn f() {}", Error),
+        ("prefix_nops = 1, entry_nops = 1, prefix_nops = 2", "pub fn f() {}", Error),
+        ("entry_nops = 1", "static S: u8 = 0;", Error),
+        ("entry_nops = 1", "mod m {}", Error),
+        ("entry_nops = 1", "struct S; impl S {}", Error),
+        ("entry_nops = 1", "trait T {}", Error),
+        ("entry_nops = 1", "enum E { A }", Error),
+        ("entry_nops = 1", "type A = u8;", Error),
+        ("entry_nops = 1", "macro_rules! m { () => {} }", Error),
+        ("entry_nops = 1", "extern \"C\" { fn g(); }", Error),
+        ("prefix_nops = 3u8", "pub fn f() {}", Error),
+        ("entry_nops = 0x10", "pub fn f() {}", Fine),
+        ("entry_nops = 1_0", "pub fn f() {}", Fine),
+        ("prefix_nops = 255, entry_nops = 255", "pub fn f() {}", Fine),
+        ("entry_nops = 2", "pub const fn f() {}", Fine),
+        ("entry_nops = 2", "pub async fn f() {}", Fine),
+        ("entry_nops = 2", "pub fn f() {}\npub trait T { #[patchable_function_entry(prefix_nops = 1)] fn d(&self) {} }", Fine),
+        ("entry_nops = 2", "pub fn f<T>(t: T) -> T { t }", Fine),
+    ];
+    for (i, (args, item, expected)) in attrs.iter().enumerate() {
+        let file = dir.join(format!("attr{i}.rs"));
+        fs::write(
+            &file,
+            format!("#![crate_type = \"lib\"]\n#![feature(patchable_function_entry)]\n#[patchable_function_entry({args})]\n{item}\n"),
+        )?;
+        check(
+            format!("#[patchable_function_entry({args})] on `{item}`"),
+            *expected,
+            rustc(ctx).args(["--edition=2021", "--emit=obj", "--out-dir"]).arg(&dir).arg(&file),
+        )?;
+    }
+    // On a closure, without and with the feature that allows attributes there.
+    let closure = dir.join("closure.rs");
+    fs::write(&closure, "#![crate_type = \"lib\"]\n#![feature(patchable_function_entry)]\npub fn f() -> u32 { let c = #[patchable_function_entry(entry_nops = 1)] || 1; c() }\n")?;
+    check("attribute on a closure without stmt_expr_attributes".into(), Error, rustc(ctx).args(["--emit=obj", "--out-dir"]).arg(&dir).arg(&closure))?;
+
+    // Every target through LLVM's code generator (`--emit=asm`: nvptx emits no
+    // objects): padded where supported, refused elsewhere,
+    // `=0` accepted everywhere.
+    let targets: &[(&str, bool)] = &[
+        ("x86_64-unknown-linux-gnu", true), ("x86_64-unknown-none", true), ("i686-unknown-linux-gnu", true),
+        ("aarch64-unknown-linux-gnu", true), ("aarch64-unknown-none", true), ("riscv64gc-unknown-linux-gnu", true),
+        ("riscv32imac-unknown-none-elf", true), ("armv7-unknown-linux-gnueabihf", false), ("thumbv7em-none-eabi", false),
+        ("powerpc64le-unknown-linux-gnu", false), ("s390x-unknown-linux-gnu", false), ("sparc64-unknown-linux-gnu", false),
+        ("mips-unknown-linux-gnu", false), ("wasm32-unknown-unknown", false), ("nvptx64-nvidia-cuda", false),
+        ("x86_64-apple-darwin", false), ("aarch64-apple-darwin", false), ("x86_64-pc-windows-msvc", false),
+    ];
+    let flag_src = dir.join("target_flag.rs");
+    fs::write(&flag_src, format!("{NO_CORE}#[no_mangle]\npub fn f() {{}}\n"))?;
+    let attr_src = dir.join("target_attr.rs");
+    fs::write(&attr_src, format!("#![feature(patchable_function_entry)]\n{NO_CORE}#[no_mangle]\n#[patchable_function_entry(prefix_nops = 1, entry_nops = 1)]\npub fn f() {{}}\n"))?;
+    for (target, supported) in targets {
+        let expected = if *supported { Fine } else { Error };
+        let obj = |name: &str| dir.join(format!("{target}-{name}.s"));
+        check(format!("{target} -Zpatchable-function-entry=2,1"), expected,
+            rustc(ctx).args(["--target", target, "-O", "--emit=asm", "-Zpatchable-function-entry=2,1", "-o"]).arg(obj("flag")).arg(&flag_src))?;
+        check(format!("{target} #[patchable_function_entry(1, 1)]"), expected,
+            rustc(ctx).args(["--target", target, "-O", "--emit=asm", "-o"]).arg(obj("attr")).arg(&attr_src))?;
+        check(format!("{target} -Zpatchable-function-entry=0"), Fine,
+            rustc(ctx).args(["--target", target, "-O", "--emit=asm", "-Zpatchable-function-entry=0", "-o"]).arg(obj("zero")).arg(&flag_src))?;
+    }
+    println!("            {tried} inputs tried: {} ended otherwise than expected; none may crash", wrong.len());
+    ensure!(wrong.is_empty(), "{}", wrong.join("\n"));
+    Ok(())
 }

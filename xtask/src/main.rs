@@ -3,6 +3,7 @@
 //! lists the commands; every step skips itself when its output is current.
 
 mod apply;
+mod bench;
 mod build;
 mod cmd;
 mod deps;
@@ -42,6 +43,8 @@ enum Command {
     Prepare,
     /// Only apply `patches/series` to the cached tree.
     Apply(apply::Args),
+    /// Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md.
+    Bench,
 }
 
 fn main() {
@@ -62,5 +65,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fetch => fetch::run(&ctx),
         Command::Prepare => prepare::run(&ctx),
         Command::Apply(args) => apply::run(&ctx, &args),
+        Command::Bench => bench::run(&ctx),
     }
 }
