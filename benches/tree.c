@@ -8,7 +8,8 @@ __attribute__((noinline)) uint64_t walk(uint32_t depth, uint64_t seed) {
     calls++;
     if (depth == 0)
         return seed & 0xff;
-    return walk(depth - 1, seed * 6364136223846793005ull + 1) ^
+    /* Subtraction, as in tree.rs: no accumulator tail-recursion elimination. */
+    return walk(depth - 1, seed * 6364136223846793005ull + 1) -
            walk(depth - 1, (seed << 7) | (seed >> 57));
 }
 
