@@ -18,11 +18,19 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The root comes from `./x` (`RUSTC_PFE_ROOT`), else from where this
+    /// crate was built.
     pub fn new() -> Result<Ctx> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("the driver crate has no parent directory")?
-            .to_path_buf();
+        let root = match std::env::var_os("RUSTC_PFE_ROOT").filter(|r| !r.is_empty()) {
+            Some(root) => PathBuf::from(root),
+            None => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .context("the driver crate has no parent directory")?
+                .to_path_buf(),
+        };
+        if !root.join("patches/series").is_file() {
+            bail!("{} is not a rustc-pfe checkout (no patches/series)", root.display());
+        }
         Ok(Ctx { root, cache: cache_dir()? })
     }
 
