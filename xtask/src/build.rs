@@ -42,6 +42,29 @@ fn configure(ctx: &Ctx) -> Result<()> {
     write_if_changed(&ctx.src().join("config.toml"), &text)
 }
 
+/// `python3 x.py` in the cached tree, with what `./x` and `cargo run` put in
+/// the driver's environment taken out: the per-clone `CARGO_TARGET_DIR`, the
+/// `LD_LIBRARY_PATH` cargo extends with it, cargo's and rustup's variables.
+/// `rustc_llvm`'s build script tracks `CARGO_TARGET_DIR` and (through
+/// bootstrap's `REAL_LIBRARY_PATH`) the library path, so with them every
+/// clone at a new path would rebuild the compiler from `rustc_llvm` up.
+pub fn xpy(ctx: &Ctx) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg("x.py").current_dir(ctx.src());
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("CARGO")
+            || name == "LD_LIBRARY_PATH"
+            || name == "RUSTC_PFE_ROOT"
+            || name == "RUSTUP_TOOLCHAIN"
+            || name == "RUST_RECURSION_COUNT"
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
 /// What the last successful compile was of: the tree's HEAD and the config.
 fn build_key(ctx: &Ctx) -> Result<String> {
     let head = apply::head(&ctx.src())?;
@@ -78,11 +101,7 @@ fn compile(ctx: &Ctx) -> Result<()> {
     println!("    log: {}", log.display());
     let started = Instant::now();
     let compiled = cmd::run_logged(
-        Command::new("python3")
-            .args(["x.py", "build", "--stage", "1", "--target"])
-            .arg(format!("{HOST},{CROSS}"))
-            .arg("library/std")
-            .current_dir(ctx.src()),
+        xpy(ctx).args(["build", "--stage", "1", "--target"]).arg(format!("{HOST},{CROSS}")).arg("library/std"),
         "x.py build",
         &log,
         Some(Progress { marker: "Compiling ", total }),

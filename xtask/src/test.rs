@@ -161,11 +161,10 @@ fn compiletest(ctx: &Ctx, only: Option<&str>, tally: &mut Tally) -> Result<()> {
         None => FILTER.to_string(),
     };
     let result = cmd::run_logged(
-        Command::new("python3")
-            .args(["x.py", "test", "--stage", "1", "--force-rerun", "--target", HOST])
+        build::xpy(ctx)
+            .args(["test", "--stage", "1", "--force-rerun", "--target", HOST])
             .args(SUITES)
-            .args(["--test-args", &filter])
-            .current_dir(ctx.src()),
+            .args(["--test-args", &filter]),
         "x.py test",
         &log,
         None,
