@@ -30,6 +30,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     configure(ctx)?;
     compile(ctx)?;
     link(ctx)?;
+    pfe_check(ctx)?;
     record_time(ctx, "build", started)?;
     println!("./x build: done in {}", cmd::elapsed(started.elapsed()));
     Ok(())
@@ -175,6 +176,27 @@ fn link(ctx: &Ctx) -> Result<()> {
     }
     let step = Step::start("link the rustup toolchain `pfe`");
     cmd::output(Command::new("rustup").args(["toolchain", "link", TOOLCHAIN]).arg(&dir))?;
+    step.done();
+    Ok(())
+}
+
+/// `pfe-check`, built from this checkout and installed next to the
+/// toolchain's rustc (`$RUSTC_PFE_HOME/toolchain/bin/pfe-check`).
+fn pfe_check(ctx: &Ctx) -> Result<()> {
+    let step = Step::start("build pfe-check");
+    cmd::output(
+        Command::new("cargo")
+            .args(["build", "--quiet", "--release", "-p", "pfe-check", "--manifest-path"])
+            .arg(ctx.root.join("Cargo.toml")),
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| ctx.root.join("target"));
+    let built = fs::read(target.join("release/pfe-check"))?;
+    let installed = ctx.toolchain().join("bin/pfe-check");
+    write_if_changed(&installed, &built)?;
+    set_executable(&installed)?;
+    println!("    {}", installed.display());
     step.done();
     Ok(())
 }
