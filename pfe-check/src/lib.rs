@@ -273,6 +273,14 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
         }
     }
 
+    // Records by where they point, so each function looks only at those
+    // within its reach instead of at every record of the file.
+    let mut by_target: BTreeMap<(usize, u64), Vec<usize>> = BTreeMap::new();
+    for (i, (_, target, _)) in targets.iter().enumerate() {
+        if let Some(at) = target {
+            by_target.entry(*at).or_default().push(i);
+        }
+    }
     let mut functions = Vec::new();
     let mut matched = vec![false; targets.len()];
     for ((sec, offset), (name, size, _)) in &by_location {
@@ -305,9 +313,15 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
         let reach = 255 * arch.unit();
         let pad_start_without_prefix = offset + pad_len as u64;
         let mut best_prefix = None;
-        for (i, (_, target, _)) in targets.iter().enumerate() {
-            let Some((tsec, toff)) = target else { continue };
-            if tsec != sec || matched[i] {
+        // In the records' own order, as the first function to claim one keeps it.
+        let mut candidates: Vec<usize> = by_target
+            .range((*sec, offset.saturating_sub(reach))..=(*sec, pad_start_without_prefix))
+            .flat_map(|(_, indices)| indices.iter().copied())
+            .collect();
+        candidates.sort_unstable();
+        for i in candidates {
+            let Some((_, toff)) = &targets[i].1 else { continue };
+            if matched[i] {
                 continue;
             }
             if *toff == pad_start_without_prefix {
@@ -336,11 +350,7 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
             None => nops_before(arch, &data[..*offset as usize]),
         };
         let pad_from = (*offset).saturating_sub(f.prefix_nops * arch.unit()) as usize;
-        let entry_bytes = match arch {
-            Arch::X86_64 => f.entry_nops,
-            Arch::Aarch64 => 4 * f.entry_nops,
-        };
-        let pad_to = (*offset as usize + pad_len + entry_bytes as usize).min(data.len());
+        let pad_to = (*offset as usize + pad_len + (f.entry_nops * arch.unit()) as usize).min(data.len());
         f.pad = data[pad_from..pad_to].iter().map(|b| format!("{b:02x}")).collect();
         functions.push(f);
     }

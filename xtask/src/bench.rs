@@ -238,13 +238,8 @@ fn compile_time(ctx: &Ctx, report: &mut String) -> Result<()> {
         // running first or second does not pass for an effect of the flag.
         let order = if run % 2 == 0 { [false, true] } else { [true, false] };
         for padded in order {
-            let mut cmd = e2e::rustc(ctx);
-            cmd.args(["--crate-type=rlib", "--crate-name=core", "--edition=2021", "-O", "-o"])
-                .arg(dir.join(format!("core-{run}-{padded}.rlib")));
-            if padded {
-                cmd.arg("-Zpatchable-function-entry=16,16");
-            }
-            cmd.arg(ctx.src().join("library/core/src/lib.rs"));
+            let shape = if padded { Some("16,16") } else { None };
+            let mut cmd = e2e::core_command(ctx, HOST, shape, &dir.join(format!("core-{run}-{padded}.rlib")));
             let t = Instant::now();
             cmd::output(&mut cmd)?;
             let secs = t.elapsed().as_secs_f64();

@@ -134,10 +134,10 @@ fn snapshot(ctx: &Ctx) -> Result<()> {
     let bin = dir.join("bin");
     fs::create_dir_all(&bin)?;
     for old in [bin.join("rustc"), dir.join("lib")] {
-        if fs::symlink_metadata(&old).map(|m| m.is_dir()).unwrap_or(false) {
-            fs::remove_dir_all(&old)?;
-        } else if fs::symlink_metadata(&old).is_ok() {
-            fs::remove_file(&old)?;
+        match fs::symlink_metadata(&old) {
+            Ok(meta) if meta.is_dir() => fs::remove_dir_all(&old)?,
+            Ok(_) => fs::remove_file(&old)?,
+            Err(_) => {}
         }
     }
     cmd::run(Command::new("cp").arg("-al").arg(ctx.stage1().join("lib")).arg(dir.join("lib")))?;

@@ -449,14 +449,21 @@ pub fn core_rlib(ctx: &Ctx, target: &str, shape: Option<&str>) -> Result<PathBuf
     if out.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
         return Ok(out);
     }
+    cmd::output(&mut core_command(ctx, target, shape, &out))?;
+    fs::write(&stamp, key)?;
+    Ok(out)
+}
+
+/// The rustc command that compiles the pinned tree's `library/core` into the
+/// rlib `out`, padded as `shape` asks (the tests and `./x bench` share it).
+pub fn core_command(ctx: &Ctx, target: &str, shape: Option<&str>, out: &std::path::Path) -> Command {
     let mut cmd = rustc_for(ctx, target);
-    cmd.args(["--crate-type=rlib", "--crate-name=core", "--edition=2021", "-O", "-o"]).arg(&out);
+    cmd.args(["--crate-type=rlib", "--crate-name=core", "--edition=2021", "-O", "-o"]).arg(out);
     if let Some(s) = shape {
         cmd.arg(format!("-Zpatchable-function-entry={s}"));
     }
-    cmd::output(cmd.arg(ctx.src().join("library/core/src/lib.rs")))?;
-    fs::write(&stamp, key)?;
-    Ok(out)
+    cmd.arg(ctx.src().join("library/core/src/lib.rs"));
+    cmd
 }
 
 /// Size and modification time of the toolchain's compiler files: changes
