@@ -81,28 +81,33 @@ fn std_present(root: &Path, target: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Step 6: the stage1 compiler and std for the host and aarch64, in one
-/// `x.py build` (built alone after a compiler change, one target's std
-/// empties the other's stage1 sysroot).
+/// Step 6: the stage1 compiler, rustdoc (`cargo test` runs doc examples with
+/// it, `cargo doc` and the kernel's `make rustdoc` need it) and std for the
+/// host and aarch64, in one `x.py build` (built alone after a compiler
+/// change, one target's std empties the other's stage1 sysroot).
 fn compile(ctx: &Ctx) -> Result<()> {
     let key = build_key(ctx)?;
     let stamp = ctx.state().join("built");
     let complete = ctx.toolchain().join("bin/rustc").is_file()
+        && ctx.toolchain().join("bin/rustdoc").is_file()
         && std_present(&ctx.toolchain(), HOST)
         && std_present(&ctx.toolchain(), CROSS);
     if complete && fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
-        Step::skip("build stage1 (compiler, std for x86_64 and aarch64)", "built from this tree");
+        Step::skip("build stage1 (compiler, rustdoc, std for x86_64 and aarch64)", "built from this tree");
         return Ok(());
     }
     fs::remove_file(&stamp).ok();
-    let step = Step::start("build stage1 (compiler, std for x86_64 and aarch64)");
+    let step = Step::start("build stage1 (compiler, rustdoc, std for x86_64 and aarch64)");
     let crates_file = ctx.state().join("build-crates");
     let total = fs::read_to_string(&crates_file).ok().and_then(|t| t.trim().parse().ok());
     let log = ctx.logs().join("build.log");
     println!("    log: {}", log.display());
     let started = Instant::now();
     let compiled = cmd::run_logged(
-        xpy(ctx).args(["build", "--stage", "1", "--target"]).arg(format!("{HOST},{CROSS}")).arg("library/std"),
+        xpy(ctx)
+            .args(["build", "--stage", "1", "--target"])
+            .arg(format!("{HOST},{CROSS}"))
+            .args(["library/std", "src/tools/rustdoc"]),
         "x.py build",
         &log,
         Some(Progress { marker: "Compiling ", total }),
@@ -133,7 +138,7 @@ fn snapshot(ctx: &Ctx) -> Result<()> {
     let dir = ctx.toolchain();
     let bin = dir.join("bin");
     fs::create_dir_all(&bin)?;
-    for old in [bin.join("rustc"), dir.join("lib")] {
+    for old in [bin.join("rustc"), bin.join("rustdoc"), dir.join("lib")] {
         match fs::symlink_metadata(&old) {
             Ok(meta) if meta.is_dir() => fs::remove_dir_all(&old)?,
             Ok(_) => fs::remove_file(&old)?,
@@ -142,6 +147,11 @@ fn snapshot(ctx: &Ctx) -> Result<()> {
     }
     cmd::run(Command::new("cp").arg("-al").arg(ctx.stage1().join("lib")).arg(dir.join("lib")))?;
     cmd::run(Command::new("cp").arg("-al").arg(ctx.stage1_rustc()).arg(bin.join("rustc")))?;
+    let rustdoc = ctx.stage1().join("bin/rustdoc");
+    if !rustdoc.is_file() {
+        bail!("the build left no rustdoc at {}", rustdoc.display());
+    }
+    cmd::run(Command::new("cp").arg("-al").arg(&rustdoc).arg(bin.join("rustdoc")))?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! assembly, object and run-time level. Sources live in `tests/e2e/`.
 
 use crate::cmd;
+use crate::e2e_matrix;
 use crate::paths::{Ctx, TOOLCHAIN};
 use anyhow::{bail, ensure, Context, Result};
 use std::fs;
@@ -25,14 +26,19 @@ pub const TESTS: &[(&str, Test)] = &[
     ("e2e: library/core aarch64 =2: every function padded", core_aarch64_2),
     ("e2e: library/core aarch64 =4,2: every function padded", core_aarch64_4_2),
     ("e2e: bad flag values, attribute arguments, targets: errors, no ICE", bad_inputs),
+    ("e2e: aarch64 non-leaf with bti/pac-ret equals clang-14 from pad to paciasp", e2e_matrix::differential_nonleaf_aarch64),
+    ("e2e: x86_64 non-leaf with and without endbr64 equals clang-14", e2e_matrix::differential_nonleaf_x86_64),
+    ("e2e: -Z instrument-mcount calls mcount once per function at any opt/LTO setting", e2e_matrix::mcount_once),
+    ("e2e: every target and JSON spec: padded with records or refused, mcount never crashes", e2e_matrix::every_target),
+    ("e2e: cargo +pfe test runs doc examples, cargo +pfe doc works", e2e_matrix::cargo_test_and_doc),
 ];
 
-fn source(ctx: &Ctx, name: &str) -> PathBuf {
+pub(crate) fn source(ctx: &Ctx, name: &str) -> PathBuf {
     ctx.root.join("tests/e2e").join(name)
 }
 
 /// A fresh scratch directory for one test.
-fn scratch(ctx: &Ctx, name: &str) -> Result<PathBuf> {
+pub(crate) fn scratch(ctx: &Ctx, name: &str) -> Result<PathBuf> {
     let dir = ctx.cache.join("e2e").join(name);
     if dir.exists() {
         fs::remove_dir_all(&dir)?;
@@ -194,7 +200,7 @@ fn cargo_build(ctx: &Ctx) -> Result<()> {
 }
 
 /// rustc for `target`, linking aarch64 programs with the cross gcc.
-fn rustc_for(ctx: &Ctx, target: &str) -> Command {
+pub(crate) fn rustc_for(ctx: &Ctx, target: &str) -> Command {
     let mut cmd = rustc(ctx);
     cmd.args(["--target", target]);
     if target.starts_with("aarch64") {

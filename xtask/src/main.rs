@@ -8,6 +8,7 @@ mod build;
 mod cmd;
 mod deps;
 mod e2e;
+mod e2e_matrix;
 mod fetch;
 mod paths;
 mod prepare;

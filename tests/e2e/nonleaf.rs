@@ -1,0 +1,12 @@
+// The Rust side of the non-leaf differential test: the same function as nonleaf.c,
+// which calls out twice, so it saves the return address (signed with pac-ret).
+#![no_std]
+
+extern "C" {
+    fn g(x: i32) -> i32;
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn f(x: i32) -> i32 {
+    g(g(x))
+}

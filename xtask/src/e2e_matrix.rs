@@ -1,0 +1,318 @@
+//! End-to-end tests of the wider matrix: non-leaf functions with return-address
+//! signing against clang-14, `-Z instrument-mcount` counted after all inlining
+//! and LTO, every target rustc knows (custom JSON specs included) through
+//! LLVM's code generator, and the toolchain's rustdoc through cargo.
+
+use crate::cmd;
+use crate::e2e::{reports, rustc, rustc_for, scratch, source};
+use crate::paths::Ctx;
+use anyhow::{ensure, Context, Result};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// The code of every executable section of `obj` as `llvm-objdump-14` shows
+/// it, one `bytes mnemonic operands` line per instruction, with relocations,
+/// cut after the first instruction that is neither a nop nor a landing pad:
+/// the pad, the landing pad, and what the function does first (on aarch64
+/// with pac-ret, `paciasp`). Addresses are left out.
+fn entry_code(obj: &Path) -> Result<Vec<String>> {
+    let text = cmd::output(Command::new("llvm-objdump-14").args(["-d", "-r", "--no-show-raw-insn"]).arg(obj))?;
+    let raw = cmd::output(Command::new("llvm-objdump-14").args(["-d"]).arg(obj))?;
+    // Pair each instruction's text with its bytes, in order.
+    let insns = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter_map(|l| {
+                let (addr, rest) = l.split_once(':')?;
+                let addr = addr.trim();
+                (!addr.is_empty() && addr.bytes().all(|b| b.is_ascii_hexdigit())).then(|| rest.trim().to_string())
+            })
+            .collect()
+    };
+    let relocs: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("R_")).collect();
+    let mut lines = Vec::new();
+    for (mnemonic, bytes) in insns(&text).iter().zip(insns(&raw)) {
+        let m = mnemonic.split_whitespace().collect::<Vec<_>>().join(" ");
+        let first = m.split(' ').next().unwrap_or("");
+        let pad = first.starts_with("nop") || first == "bti" || first == "endbr64" || first == "xchg"
+            || (first == "hint" && m.contains("#34"));
+        lines.push(bytes.split_whitespace().take_while(|w| w.len() == 2).collect::<Vec<_>>().join(" ") + "  " + &m);
+        if !pad {
+            break;
+        }
+    }
+    lines.extend(relocs.iter().map(|r| r.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")));
+    Ok(lines)
+}
+
+/// `nonleaf.rs` (rustc) against `nonleaf.c` (clang-14) for every shape and
+/// every landing-pad/return-address-signing setting: the code from the pad
+/// through the first real instruction, the relocations, and what pfe-check
+/// reads (pad, landing pad, record, its offset, the section's flags) must be
+/// equal.
+fn differential_nonleaf(
+    ctx: &Ctx,
+    target: &str,
+    clang_target: &str,
+    settings: &[(&str, &str)],
+    shapes: &[&str],
+) -> Result<()> {
+    let dir = scratch(ctx, &format!("nonleaf-{target}"))?;
+    let mut mismatches = Vec::new();
+    let mut compared = 0;
+    for (i, (rust_flag, c_flag)) in settings.iter().enumerate() {
+        for shape in shapes {
+            let tag = format!("{i}-{}", shape.replace(',', "_"));
+            let r_obj = dir.join(format!("rust-{tag}.o"));
+            let mut rc = rustc_for(ctx, target);
+            rc.args(["--crate-type=lib", "-O", "--emit=obj", "-o"]).arg(&r_obj);
+            rc.arg(format!("-Zpatchable-function-entry={shape}")).args(rust_flag.split_whitespace());
+            cmd::output(rc.arg(source(ctx, "nonleaf.rs")))?;
+            let c_obj = dir.join(format!("clang-{tag}.o"));
+            let mut cc = Command::new("clang-14");
+            cc.arg(format!("--target={clang_target}")).args(["-O2", "-c", "-o"]).arg(&c_obj);
+            cc.arg(format!("-fpatchable-function-entry={shape}")).args(c_flag.split_whitespace());
+            cmd::output(cc.arg(source(ctx, "nonleaf.c")))?;
+            let audit = |path: &Path| -> Result<String> {
+                let reports = reports(path)?;
+                let f = reports
+                    .iter()
+                    .flat_map(|r| &r.functions)
+                    .find(|f| f.name == "f")
+                    .with_context(|| format!("no `f` in {}", path.display()))?;
+                let flags: Vec<&str> = reports[0].record_sections.iter().map(|s| s.flags.as_str()).collect();
+                Ok(format!(
+                    "pad {} landing {} records {} at {:?} section flags {:?}",
+                    f.pad,
+                    f.landing_pad.unwrap_or("-"),
+                    f.records,
+                    f.record_offset,
+                    flags
+                ))
+            };
+            let (rust, clang) = (audit(&r_obj)?, audit(&c_obj)?);
+            let (rust_code, clang_code) = (entry_code(&r_obj)?, entry_code(&c_obj)?);
+            compared += 1;
+            if rust != clang || rust_code != clang_code {
+                mismatches.push(format!(
+                    "{rust_flag} ={shape}:\n  rustc {rust}\n    {}\n  clang {clang}\n    {}",
+                    rust_code.join("\n    "),
+                    clang_code.join("\n    ")
+                ));
+            }
+        }
+    }
+    println!("            {compared} non-leaf configurations equal to clang-14's, pad to first instruction");
+    ensure!(mismatches.is_empty(), "rustc differs from clang-14:\n{}", mismatches.join("\n"));
+    Ok(())
+}
+
+pub fn differential_nonleaf_aarch64(ctx: &Ctx) -> Result<()> {
+    differential_nonleaf(
+        ctx,
+        "aarch64-unknown-linux-gnu",
+        "aarch64-linux-gnu",
+        &[
+            ("", ""),
+            ("-Zbranch-protection=bti", "-mbranch-protection=bti"),
+            ("-Zbranch-protection=pac-ret", "-mbranch-protection=pac-ret"),
+            ("-Zbranch-protection=bti,pac-ret", "-mbranch-protection=bti+pac-ret"),
+            ("-Zbranch-protection=bti,pac-ret,leaf", "-mbranch-protection=bti+pac-ret+leaf"),
+            ("-Zbranch-protection=bti,pac-ret,b-key", "-mbranch-protection=bti+pac-ret+b-key"),
+        ],
+        &["2", "4,2", "2,2", "3,1"],
+    )
+}
+
+pub fn differential_nonleaf_x86_64(ctx: &Ctx) -> Result<()> {
+    differential_nonleaf(
+        ctx,
+        "x86_64-unknown-linux-gnu",
+        "x86_64-linux-gnu",
+        &[("", ""), ("-Zcf-protection=branch", "-fcf-protection=branch")],
+        &["2", "2,2", "16,16", "5,2"],
+    )
+}
+
+/// The `mcount` calls in `symbol` of `exe`, counted in its disassembly.
+fn mcount_calls(exe: &Path, symbol: &str) -> Result<usize> {
+    let text = cmd::output(
+        Command::new("llvm-objdump-14").arg("-d").arg(format!("--disassemble-symbols={symbol}")).arg(exe),
+    )?;
+    ensure!(text.contains(&format!("<{symbol}>:")), "no `{symbol}` in {}", exe.display());
+    Ok(text.lines().filter(|l| (l.contains("call") || l.contains("\tbl\t")) && l.contains("mcount")).count())
+}
+
+/// `outer` inlines two small functions twice each, one of them from another
+/// crate; whatever the optimization and LTO settings, it calls mcount once.
+pub fn mcount_once(ctx: &Ctx) -> Result<()> {
+    let dir = scratch(ctx, "mcount-once")?;
+    let configs: &[(&str, &str, &[&str])] = &[
+        ("x86_64-unknown-linux-gnu", "opt-level=0", &["-Copt-level=0"]),
+        ("x86_64-unknown-linux-gnu", "-O", &["-O"]),
+        ("x86_64-unknown-linux-gnu", "-O, 1 codegen unit", &["-O", "-Ccodegen-units=1"]),
+        ("x86_64-unknown-linux-gnu", "-O -C lto=thin", &["-O", "-Clto=thin"]),
+        ("x86_64-unknown-linux-gnu", "-O -C lto=fat", &["-O", "-Clto=fat"]),
+        ("x86_64-unknown-linux-gnu", "-O -Z new-llvm-pass-manager=no", &["-O", "-Znew-llvm-pass-manager=no"]),
+        ("x86_64-unknown-linux-gnu", "-O =16,16", &["-O", "-Zpatchable-function-entry=16,16"]),
+        ("aarch64-unknown-linux-gnu", "-O -C lto=fat", &["-O", "-Clto=fat"]),
+        ("aarch64-unknown-linux-gnu", "-O", &["-O"]),
+    ];
+    let mut wrong = Vec::new();
+    for (i, (target, what, flags)) in configs.iter().enumerate() {
+        let sub = dir.join(i.to_string());
+        fs::create_dir_all(&sub)?;
+        let common = |c: &mut Command| {
+            c.arg("-Zinstrument-mcount").args(*flags);
+        };
+        let mut dep = rustc_for(ctx, target);
+        common(&mut dep);
+        cmd::output(dep.arg("--out-dir").arg(&sub).arg(source(ctx, "mcount_dep.rs")))?;
+        let exe = sub.join("mcount_main");
+        let mut main = rustc_for(ctx, target);
+        common(&mut main);
+        main.arg("--extern").arg(format!("mcount_dep={}", sub.join("libmcount_dep.rlib").display()));
+        cmd::output(main.arg("-o").arg(&exe).arg(source(ctx, "mcount_main.rs")))?;
+        let calls = mcount_calls(&exe, "outer")?;
+        println!("            {target} {what}: {calls} mcount call(s) in outer");
+        if calls != 1 {
+            wrong.push(format!("{target} {what}: {calls} calls"));
+        }
+    }
+    ensure!(wrong.is_empty(), "outer must call mcount exactly once: {}", wrong.join("; "));
+    Ok(())
+}
+
+/// How a compilation ended; a crash is an ICE, an LLVM error, a signal.
+fn ended(cmd: &mut Command) -> Result<(&'static str, String)> {
+    let out = cmd.output().with_context(|| format!("cannot start `{}`", cmd::show(cmd)))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let crashed = stderr.contains("internal compiler error")
+        || stderr.contains("LLVM ERROR")
+        || out.status.code().map_or(true, |c| c != 0 && c != 1);
+    Ok((if crashed { "crash" } else if out.status.success() { "ok" } else { "error" }, stderr))
+}
+
+const NO_CORE: &str = "#![feature(no_core, lang_items)]\n#![no_core]\n#![crate_type = \"lib\"]\n\
+#[lang = \"sized\"]\ntrait Sized {}\n#[no_mangle]\npub fn f() {}\n";
+
+/// Whether an object (or, for nvptx, assembly) has patchable-entry records.
+fn has_records(out: &Path) -> Result<bool> {
+    let data = fs::read(out)?;
+    Ok(data.windows(28).any(|w| w == b"__patchable_function_entries"))
+}
+
+/// Every target `rustc --print target-list` knows, and custom JSON targets,
+/// compiled through LLVM's code generator with `-Z instrument-mcount`, with
+/// `-Z patchable-function-entry=2,1` and with both: never a crash, and
+/// padding either refused with an error or present with its records, never
+/// accepted silently without them. A target that cannot compile even without
+/// the flags (say, no LLVM backend for it here) is counted and skipped.
+pub fn every_target(ctx: &Ctx) -> Result<()> {
+    let dir = scratch(ctx, "every-target")?;
+    let src = dir.join("f.rs");
+    fs::write(&src, NO_CORE)?;
+    let list = cmd::output(rustc(ctx).args(["--print", "target-list"]))?;
+    let mut targets: Vec<String> = list.lines().map(str::to_string).collect();
+    for json in ["x86_64-kernel-elf", "x86_64-windows-elf", "x86_64-coff", "x86_64-macho", "x86_64-fentry"] {
+        targets.push(ctx.root.join("tests/e2e/targets").join(format!("{json}.json")).display().to_string());
+    }
+    let (mut tried, mut padded, mut refused, mut mcount_ok, mut mcount_refused) = (0, 0, 0, 0, 0);
+    let mut skipped = Vec::new();
+    let mut wrong = Vec::new();
+    for target in &targets {
+        let short = Path::new(target).file_stem().map_or(target.clone(), |s| s.to_string_lossy().into_owned());
+        let emit = if target.starts_with("nvptx") { "asm" } else { "obj" };
+        let run = |name: &str, flags: &[&str]| -> Result<(&'static str, String, std::path::PathBuf)> {
+            let out = dir.join(format!("{short}-{name}.{emit}"));
+            let mut c = rustc(ctx);
+            c.args(["--target", target, "-O", &format!("--emit={emit}"), "-o"]).arg(&out).args(flags).arg(&src);
+            let (how, stderr) = ended(&mut c)?;
+            Ok((how, stderr, out))
+        };
+        let (base, _, _) = run("base", &[])?;
+        if base != "ok" {
+            skipped.push(short.clone());
+            continue;
+        }
+        for (name, flags) in [
+            ("mcount", &["-Zinstrument-mcount"][..]),
+            ("pfe", &["-Zpatchable-function-entry=2,1"][..]),
+            ("both", &["-Zpatchable-function-entry=2,1", "-Zinstrument-mcount"][..]),
+        ] {
+            tried += 1;
+            let (how, stderr, out) = run(name, flags)?;
+            match (name, how) {
+                (_, "crash") => wrong.push(format!("{short} {flags:?}: crash\n{}", cmd::tail(&stderr, 4))),
+                ("mcount", "ok") => mcount_ok += 1,
+                ("mcount", _) => {
+                    mcount_refused += 1;
+                    if !stderr.contains("`-Z instrument-mcount` is not supported") {
+                        wrong.push(format!("{short}: -Zinstrument-mcount failed otherwise:\n{}", cmd::tail(&stderr, 4)));
+                    }
+                }
+                (_, "ok") => {
+                    if name == "pfe" {
+                        padded += 1;
+                    }
+                    if !has_records(&out)? {
+                        wrong.push(format!("{short} {flags:?}: accepted, but no records in the output"));
+                    }
+                }
+                (_, _) => {
+                    if name == "pfe" {
+                        refused += 1;
+                    }
+                    let ok = stderr.contains("`-Z patchable-function-entry` is not supported")
+                        || stderr.contains("`-Z instrument-mcount` is not supported");
+                    if !ok {
+                        wrong.push(format!("{short} {flags:?}: failed otherwise:\n{}", cmd::tail(&stderr, 4)));
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "            {} targets ({} skipped: no code generation here without the flags), {tried} compilations: \
+         padded with records on {padded}, refused on {refused}; mcount on {mcount_ok}, refused on {mcount_refused}; \
+         {} wrong",
+        targets.len(),
+        skipped.len(),
+        wrong.len()
+    );
+    if !skipped.is_empty() {
+        println!("            skipped: {}", skipped.join(" "));
+    }
+    ensure!(wrong.is_empty(), "{}", wrong.join("\n"));
+    Ok(())
+}
+
+/// `cargo +pfe test` runs a doc example with the toolchain's own rustdoc,
+/// and `cargo +pfe doc` documents the crate.
+pub fn cargo_test_and_doc(ctx: &Ctx) -> Result<()> {
+    let dir = scratch(ctx, "cargo-doc")?;
+    fs::create_dir_all(dir.join("src"))?;
+    fs::write(dir.join("Cargo.toml"), "[package]\nname = \"documented\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")?;
+    fs::write(
+        dir.join("src/lib.rs"),
+        "/// Doubles.\n///\n/// ```\n/// assert_eq!(documented::double(21), 42);\n/// ```\npub fn double(x: u32) -> u32 {\n    x * 2\n}\n\n\
+         #[test]\nfn unit() {\n    assert_eq!(double(2), 4);\n}\n",
+    )?;
+    let cargo = |args: &[&str]| -> Result<String> {
+        cmd::output(
+            Command::new(ctx.toolchain().join("bin/cargo"))
+                .args(args)
+                .env("RUSTFLAGS", "-Zpatchable-function-entry=16,16")
+                .env("CARGO_TARGET_DIR", dir.join("target"))
+                .current_dir(&dir),
+        )
+    };
+    let test = cargo(&["test", "--offline"])?;
+    ensure!(test.contains("test src/lib.rs - double (line 3) ... ok"), "the doc example did not run:\n{test}");
+    ensure!(test.contains("test unit ... ok"), "the unit test did not run:\n{test}");
+    cargo(&["doc", "--offline"])?;
+    let page = dir.join("target/doc/documented/fn.double.html");
+    ensure!(page.is_file(), "cargo doc wrote no {}", page.display());
+    println!("            doc example and unit test passed; {} written", page.display());
+    Ok(())
+}
