@@ -14,8 +14,10 @@ use object::{
     Architecture, BinaryFormat, Object, ObjectKind, ObjectSection, ObjectSymbol, RelocationFlags,
     RelocationTarget, SectionFlags, SectionIndex, SymbolFlags, SymbolSection,
 };
-use serde::Serialize;
 use std::collections::BTreeMap;
+
+mod json;
+pub use json::to_json;
 
 pub const RECORD_SECTION: &str = "__patchable_function_entries";
 
@@ -32,14 +34,21 @@ const AARCH64_BTI: [(u32, &str); 4] =
     [(0xd503_241f, "bti"), (0xd503_245f, "bti c"), (0xd503_249f, "bti j"), (0xd503_24df, "bti jc")];
 const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     X86_64,
     Aarch64,
 }
 
 impl Arch {
+    /// The name in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+
     /// Bytes of one prefix nop (LLVM emits prefix nops one instruction at a
     /// time: `0x90` on x86, `nop` on AArch64).
     fn unit(self) -> u64 {
@@ -51,7 +60,7 @@ impl Arch {
 }
 
 /// One function of an object, as found.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Function {
     pub name: String,
     pub section: String,
@@ -76,13 +85,13 @@ pub struct Function {
 }
 
 /// A record that points at no function's pad.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Orphan {
     pub record_section: String,
     pub points_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct RecordSection {
     pub name: String,
     pub flags: String,
@@ -91,7 +100,7 @@ pub struct RecordSection {
 }
 
 /// What one ELF object (or archive member) holds.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Report {
     pub path: String,
     pub kind: String,

@@ -1,53 +1,112 @@
 //! `pfe-check`: are the functions of these ELF files padded and recorded as
 //! the kernel expects? See `pfe-check --help`.
 
-use anyhow::{Context, Result};
-use clap::Parser;
-use pfe_check::{analyze, Expect, Report};
+use anyhow::{bail, Context, Result};
+use pfe_check::{analyze, to_json, Expect, Report};
 use std::process::ExitCode;
 
-/// Audit patchable function entries in ELF objects, archives and executables.
-///
-/// For every defined function (x86_64 and aarch64) it reports the nops before
-/// the symbol, the nops after it (after an `endbr64` or `bti` landing pad),
-/// and how many records in `__patchable_function_entries` point at the pad's
-/// start; records that point at no function are reported as orphans. Nops are
-/// counted as `-fpatchable-function-entry` counts them: bytes on x86,
-/// instructions on aarch64.
-///
-/// Exit status: 0 when everything matches (or nothing was expected), 1 when a
-/// function or record does not match `--expect` or a record is an orphan, 2
-/// when a file cannot be read.
-#[derive(Parser)]
-#[command(name = "pfe-check", version, after_help = EXAMPLES)]
-struct Cli {
-    /// ELF relocatable objects, archives (.a, .rlib) or executables.
-    #[arg(required = true)]
-    files: Vec<String>,
-    /// Check that every function has N nops in total, M of them before the
-    /// symbol, and exactly one record (none when N is 0).
-    #[arg(long, value_name = "N[,M]")]
-    expect: Option<Expect>,
-    /// Leave out functions whose name contains this (repeatable); they are
-    /// listed as skipped.
-    #[arg(long, value_name = "NAME")]
-    skip: Vec<String>,
-    /// Print every function, not only the summary.
-    #[arg(long)]
-    list: bool,
-    /// Print the full report as JSON.
-    #[arg(long)]
-    json: bool,
-}
+const HELP: &str = "\
+pfe-check: audit patchable function entries in ELF objects, archives and executables
 
-const EXAMPLES: &str = "Examples:
+Usage: pfe-check [OPTIONS] <FILES>...
+
+For every defined function (x86_64 and aarch64) it reports the nops before the
+symbol, the nops after it (after an `endbr64` or `bti` landing pad), and how
+many records in `__patchable_function_entries` point at the pad's start;
+records that point at no function are reported as orphans. Nops are counted as
+`-fpatchable-function-entry` counts them: bytes on x86, instructions on
+aarch64.
+
+Options:
+      --expect <N[,M]>  Check that every function has N nops in total, M of them
+                        before the symbol, and exactly one record (none when N
+                        is 0)
+      --skip <NAME>     Leave out functions whose name contains NAME
+                        (repeatable); they are listed as skipped
+      --list            Print every function, not only the summary
+      --json            Print the full report as JSON
+  -h, --help            Print help
+  -V, --version         Print version
+
+Exit status: 0 when everything matches (or nothing was expected), 1 when a
+function or record does not match `--expect` or a record is an orphan, 2 when
+a file cannot be read or the command line is wrong.
+
+Examples:
   pfe-check --expect 16,16 foo.o            every function: 16 nops before, 0 after, 1 record
   pfe-check --expect 2 libfoo.rlib          aarch64 ftrace: 2 nops after the symbol
   pfe-check --expect 0 notrace.o            no nops, no records
-  pfe-check --json vmlinux.o > report.json";
+  pfe-check --json vmlinux.o > report.json
+";
+
+struct Cli {
+    files: Vec<String>,
+    expect: Option<Expect>,
+    skip: Vec<String>,
+    list: bool,
+    json: bool,
+}
+
+enum Parsed {
+    Run(Cli),
+    Print(String),
+}
+
+/// The command line: the same options and values the clap-derived one of
+/// earlier versions took.
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed> {
+    let mut cli = Cli { files: Vec::new(), expect: None, skip: Vec::new(), list: false, json: false };
+    let mut args = args.into_iter();
+    let mut options = true;
+    while let Some(arg) = args.next() {
+        if !options || !arg.starts_with('-') || arg == "-" {
+            cli.files.push(arg);
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| -> Result<String> {
+            match inline.clone().or_else(|| args.next()) {
+                Some(v) => Ok(v),
+                None => bail!("{name} needs a value: {what}"),
+            }
+        };
+        match name.as_str() {
+            "--" => options = false,
+            "-h" | "--help" => return Ok(Parsed::Print(HELP.to_string())),
+            "-V" | "--version" => return Ok(Parsed::Print(format!("pfe-check {}\n", env!("CARGO_PKG_VERSION")))),
+            "--expect" => {
+                let v = value("N[,M]")?;
+                cli.expect = Some(v.parse().map_err(|e: String| anyhow::anyhow!("--expect {v}: {e}"))?);
+            }
+            "--skip" => cli.skip.push(value("NAME")?),
+            "--list" | "--json" if inline.is_some() => bail!("{name} takes no value"),
+            "--list" => cli.list = true,
+            "--json" => cli.json = true,
+            other => bail!("unknown option `{other}` (see --help)"),
+        }
+    }
+    if cli.files.is_empty() {
+        bail!("no files given (see --help)");
+    }
+    Ok(Parsed::Run(cli))
+}
 
 fn main() -> ExitCode {
-    match run() {
+    let cli = match parse(std::env::args().skip(1)) {
+        Ok(Parsed::Run(cli)) => cli,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            eprintln!("pfe-check: error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(err) => {
@@ -57,8 +116,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<bool> {
-    let cli = Cli::parse();
+fn run(cli: &Cli) -> Result<bool> {
     let mut reports = Vec::new();
     for path in &cli.files {
         let data = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
@@ -66,10 +124,10 @@ fn run() -> Result<bool> {
     }
     let mut ok = true;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!("{}", to_json(&reports));
     }
     for report in &reports {
-        ok &= print_report(report, &cli);
+        ok &= print_report(report, cli);
     }
     Ok(ok)
 }
@@ -84,10 +142,10 @@ fn print_report(report: &Report, cli: &Cli) -> bool {
     flags.dedup();
     if !quiet {
         println!(
-            "{} ({} {:?}): {} functions, {padded} with a record; {records} records in {} sections (flags {}), {} orphans",
+            "{} ({} {}): {} functions, {padded} with a record; {records} records in {} sections (flags {}), {} orphans",
             report.path,
             report.kind,
-            report.arch,
+            report.arch.name(),
             report.functions.len(),
             report.record_sections.len(),
             if flags.is_empty() { "-".to_string() } else { flags.join(",") },
@@ -116,24 +174,20 @@ fn print_report(report: &Report, cli: &Cli) -> bool {
             println!("  orphan record in {}: points at {}", orphan.record_section, orphan.points_at);
         }
     }
+    let skipped_names: Vec<&str> =
+        report.functions.iter().filter(|f| skipped(&f.name, &cli.skip)).map(|f| f.name.as_str()).collect();
     if let Some(expect) = cli.expect {
-        let skipped: Vec<&str> = report
-            .functions
-            .iter()
-            .filter(|f| cli.skip.iter().any(|s| f.name.contains(s.as_str())))
-            .map(|f| f.name.as_str())
-            .collect();
         let offenders = report.offenders(expect, &cli.skip);
-        let checked = report.functions.len() - skipped.len();
+        let checked = report.functions.len() - skipped_names.len();
         if !quiet {
             println!(
                 "  --expect {},{}: {}/{checked} functions match{}",
                 expect.total,
                 expect.prefix,
                 checked - offenders.len(),
-                if skipped.is_empty() { String::new() } else { format!(", {} skipped", skipped.len()) }
+                if skipped_names.is_empty() { String::new() } else { format!(", {} skipped", skipped_names.len()) }
             );
-            for name in &skipped {
+            for name in &skipped_names {
                 println!("  skipped: {name}");
             }
             for (name, wrong) in &offenders {
@@ -143,4 +197,8 @@ fn print_report(report: &Report, cli: &Cli) -> bool {
         ok &= offenders.is_empty();
     }
     ok
+}
+
+fn skipped(name: &str, skip: &[String]) -> bool {
+    skip.iter().any(|s| name.contains(s.as_str()))
 }
