@@ -10,12 +10,23 @@ pfe-check: audit patchable function entries in ELF objects, archives and executa
 
 Usage: pfe-check [OPTIONS] <FILES>...
 
-For every defined function (x86_64 and aarch64) it reports the nops before the
-symbol, the nops after it (after an `endbr64` or `bti` landing pad), and how
-many records in `__patchable_function_entries` point at the pad's start;
-records that point at no function are reported as orphans. Nops are counted as
-`-fpatchable-function-entry` counts them: bytes on x86, instructions on
-aarch64.
+Reads ELF relocatable objects, archives (.a, .rlib) and executables of every
+target the rustc-pfe series pads: i686, x32, x86_64, aarch64, riscv32 and
+riscv64 (ELF32 and ELF64, little-endian). For every defined function it finds:
+  - the nops after the symbol, after an `endbr64`/`endbr32` or `bti` landing
+    pad: bytes on x86 (multi-byte nops count), instructions elsewhere (on
+    RISC-V, 2-byte `c.nop` and 4-byte `nop` count one each);
+  - the nops before the symbol, from where its record points (one-unit nops:
+    0x90 on x86);
+  - how many records in `__patchable_function_entries` point at its pad's
+    start.
+Records are relocations in relocatable objects (R_X86_64_64, R_X86_64_32 on
+x32, R_386_32, R_AARCH64_ABS64, R_RISCV_64, R_RISCV_32) and pointers (or
+RELATIVE dynamic relocations) in executables. Records that point at no
+function's pad are orphans; record sections must have flags `awo` in
+relocatable objects and a relocation of the right type in every slot.
+Whether an instruction is a nop or a landing pad is decided by LLVM 14's own
+disassembler (Debian's libLLVM-14), the same for every target.
 
 Options:
       --expect <N[,M]>  Check that every function has N nops in total, M of them
@@ -30,7 +41,8 @@ Options:
 
 Exit status: 0 when everything matches (or nothing was expected), 1 when a
 function or record does not match `--expect` or a record is an orphan, 2 when
-a file cannot be read or the command line is wrong.
+a file cannot be read (not ELF, truncated, big-endian, another architecture)
+or the command line is wrong.
 
 Examples:
   pfe-check --expect 16,16 foo.o            every function: 16 nops before, 0 after, 1 record

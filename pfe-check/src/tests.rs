@@ -5,8 +5,8 @@ use super::*;
 use object::write::{Object as Writer, Relocation, Symbol, SymbolSection as WSection};
 use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
 
-const R_X86_64_64: u32 = 1;
-const R_AARCH64_ABS64: u32 = 257;
+const AARCH64_NOP: u32 = 0xd503_201f;
+const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
 struct Func<'a> {
     name: &'a str,
@@ -19,7 +19,7 @@ struct Func<'a> {
 
 fn object(arch: Architecture, funcs: &[Func<'_>], record_flags: u64) -> Vec<u8> {
     let mut obj = Writer::new(BinaryFormat::Elf, arch, Endianness::Little);
-    let r_type = if arch == Architecture::X86_64 { R_X86_64_64 } else { R_AARCH64_ABS64 };
+    let r_type = if arch == Architecture::X86_64 { elf::R_X86_64_64 } else { elf::R_AARCH64_ABS64 };
     for f in funcs {
         let text = obj.add_section(vec![], format!(".text.{}", f.name).into_bytes(), SectionKind::Text);
         let mut bytes = f.before.to_vec();
@@ -55,7 +55,7 @@ fn object(arch: Architecture, funcs: &[Func<'_>], record_flags: u64) -> Vec<u8> 
     obj.write().unwrap()
 }
 
-const AWO: u64 = SHF_ALLOC | SHF_WRITE | SHF_LINK_ORDER;
+const AWO: u64 = (elf::SHF_ALLOC | elf::SHF_WRITE | elf::SHF_LINK_ORDER) as u64;
 const NOP3: [u8; 3] = [0x0f, 0x1f, 0x00];
 const RET: [u8; 1] = [0xc3];
 
@@ -110,7 +110,7 @@ fn record_section_flags_are_checked() {
     let bytes = object(
         Architecture::X86_64,
         &[Func { name: "f", before: &[], body: &[0x90, 0xc3], record: Some(0) }],
-        SHF_ALLOC | SHF_WRITE,
+        (elf::SHF_ALLOC | elf::SHF_WRITE) as u64,
     );
     let r = analyze("t.o", &bytes).unwrap().remove(0);
     assert_eq!(r.functions[0].records, 1);
@@ -154,14 +154,19 @@ fn bad_input_is_an_error_not_a_panic() {
         // Truncated files give an error or a report, never a panic.
         let _ = analyze("cut.o", &good[..cut]);
     }
-    let riscv = {
-        let mut obj = Writer::new(BinaryFormat::Elf, Architecture::Riscv64, Endianness::Little);
+    // Another architecture, and a padded one in big-endian byte order.
+    for (arch, endian, message) in [
+        (Architecture::Mips64, Endianness::Little, "is not supported"),
+        (Architecture::PowerPc64, Endianness::Little, "is not supported"),
+        (Architecture::Aarch64, Endianness::Big, "big-endian"),
+    ] {
+        let mut obj = Writer::new(BinaryFormat::Elf, arch, endian);
         let text = obj.add_section(vec![], b".text".to_vec(), SectionKind::Text);
         obj.append_section_data(text, &[0x13, 0, 0, 0], 4);
-        obj.write().unwrap()
-    };
-    let err = analyze("r.o", &riscv).unwrap_err().to_string();
-    assert!(err.contains("not supported"), "{err}");
+        let bytes = obj.write().unwrap();
+        let err = analyze("o.o", &bytes).unwrap_err().to_string();
+        assert!(err.contains(message), "{arch:?} {endian:?}: {err}");
+    }
 }
 
 /// A System V `ar` archive of `members`.
