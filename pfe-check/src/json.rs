@@ -2,7 +2,7 @@
 //! need serde; the driver that links this library stays lean). Field names
 //! and value shapes are those the serde derive of earlier versions wrote.
 
-use crate::{Function, Orphan, RecordSection, Report};
+use crate::{Function, Orphan, PatchSite, RecordSection, Report};
 use std::fmt::Write;
 
 /// The reports as a pretty-printed JSON array.
@@ -19,6 +19,7 @@ fn report(out: &mut String, depth: usize, r: &Report) {
         o.field("arch", |out, _| string(out, r.arch.name()));
         o.field("functions", |out, d| array(out, d, &r.functions, function));
         o.field("record_sections", |out, d| array(out, d, &r.record_sections, record_section));
+        o.field("sites", |out, d| array(out, d, &r.sites, site));
         o.field("orphans", |out, d| array(out, d, &r.orphans, orphan));
         o.field("problems", |out, d| array(out, d, &r.problems, |out, _, s| string(out, s)));
     });
@@ -34,6 +35,7 @@ fn function(out: &mut String, depth: usize, f: &Function) {
         o.field("landing_pad", |out, _| option(out, f.landing_pad, string));
         o.field("records", |out, _| number(out, f.records));
         o.field("record_offset", |out, _| option(out, f.record_offset, number));
+        o.field("site_alignment", |out, _| option(out, f.site_alignment, number));
         o.field("pad", |out, _| string(out, &f.pad));
         o.field("problems", |out, d| array(out, d, &f.problems, |out, _, s| string(out, s)));
     });
@@ -45,6 +47,14 @@ fn record_section(out: &mut String, depth: usize, s: &RecordSection) {
         o.field("flags", |out, _| string(out, &s.flags));
         o.field("records", |out, _| number(out, s.records));
         o.field("link_order", |out, _| out.push_str(if s.link_order { "true" } else { "false" }));
+    });
+}
+
+fn site(out: &mut String, depth: usize, s: &PatchSite) {
+    object(out, depth, |o| {
+        o.field("function", |out, _| option(out, s.function.as_deref(), string));
+        o.field("location", |out, _| string(out, &s.location));
+        o.field("alignment", |out, _| number(out, s.alignment));
     });
 }
 

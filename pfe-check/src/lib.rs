@@ -1,8 +1,9 @@
 //! pfe-check: audits ELF relocatable objects, archives (`.a`, `.rlib`) and
 //! executables for patchable function entries, the way the kernel uses them:
 //! it finds each function's pad through `__patchable_function_entries`,
-//! checks that the pad really is nops, and reports functions without a
-//! record and records that point at no function.
+//! checks that the pad really is nops, where the record points and how that
+//! place is aligned, and reports functions without a record and records that
+//! point at no function.
 //!
 //! It reads every target the series pads: ELF32 and ELF64, little-endian,
 //! i686, x32, x86_64, aarch64, riscv32 and riscv64. ELF is read with the
@@ -84,8 +85,8 @@ impl Arch {
         }
     }
 
-    /// The lengths a one-unit prefix nop may have: LLVM and GCC emit x86
-    /// prefix nops one `0x90` at a time.
+    /// The lengths a one-unit prefix nop may have: the kernel's x86 call
+    /// padding accepts only single-byte `0x90`s.
     fn prefix_nop_lens(self) -> &'static [usize] {
         match self {
             Arch::X86 | Arch::X32 | Arch::X86_64 => &[1],
@@ -127,6 +128,7 @@ pub struct Function {
     pub address: u64,
     /// Nops between the start of the pad its record points at and the
     /// symbol; without a record, the one-unit nops right before the symbol.
+    /// On x86 only single-byte `0x90`s count, as the kernel requires.
     pub prefix_nops: u64,
     /// Nops after the symbol (after the landing pad, if any): bytes on x86,
     /// instructions elsewhere, as the flag counts them.
@@ -136,11 +138,14 @@ pub struct Function {
     pub records: usize,
     /// Where the (first) record points, relative to the symbol.
     pub record_offset: Option<i64>,
+    /// The alignment the (first) record's patch site is guaranteed: in a
+    /// relocatable object, bounded by its section's alignment.
+    pub site_alignment: Option<u64>,
     /// The pad's bytes in hex: the prefix nops, the landing pad and the
     /// entry nops, from the pad's start to the first other instruction.
     pub pad: String,
     /// Problems found whatever was expected (a record pointing at the
-    /// landing pad…).
+    /// landing pad, an x86 prefix of multi-byte nops…).
     pub problems: Vec<String>,
 }
 
@@ -159,6 +164,18 @@ pub struct RecordSection {
     pub link_order: bool,
 }
 
+/// One record's patch site: where it points and how that place is aligned.
+#[derive(Debug)]
+pub struct PatchSite {
+    /// The function whose pad it starts, if any (else it is an orphan).
+    pub function: Option<String>,
+    /// `section+offset` (relocatable) or the address (executables).
+    pub location: String,
+    /// The largest power of two the site is guaranteed to be aligned to
+    /// (0 when the record points outside the file).
+    pub alignment: u64,
+}
+
 /// What one ELF object (or archive member) holds.
 #[derive(Debug)]
 pub struct Report {
@@ -167,6 +184,7 @@ pub struct Report {
     pub arch: Arch,
     pub functions: Vec<Function>,
     pub record_sections: Vec<RecordSection>,
+    pub sites: Vec<PatchSite>,
     pub orphans: Vec<Orphan>,
     pub problems: Vec<String>,
 }
@@ -194,6 +212,15 @@ impl std::str::FromStr for Expect {
     }
 }
 
+/// `--align N`: a power of two.
+pub fn parse_align(s: &str) -> std::result::Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n.is_power_of_two() => Ok(n),
+        Ok(n) => Err(format!("alignment {n} is not a power of two")),
+        Err(_) => Err(format!("`{s}` is not an alignment in bytes")),
+    }
+}
+
 /// Reads a file's bytes: an ELF object or executable, or an archive of them.
 /// Archive members that are not ELF (an rlib's `lib.rmeta`, symbol tables)
 /// are skipped; an archive with no ELF member is an error.
@@ -217,11 +244,12 @@ pub fn analyze(path: &str, data: &[u8]) -> Result<Vec<Report>> {
     Ok(vec![analyze_object(path, data)?])
 }
 
-/// A section's name, address and bytes.
+/// A section's name, address, bytes and alignment.
 struct Section<'data> {
     name: String,
     address: u64,
     data: &'data [u8],
+    align: u64,
 }
 
 /// Where a record points: a section and an offset in it.
@@ -268,7 +296,7 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
     for section in file.sections() {
         let data = section.data().map_err(|e| anyhow!("{path}: section {}: {e}", section.index().0))?;
         let name = section.name().unwrap_or("?").to_string();
-        sections.insert(section.index().0, Section { name, address: section.address(), data });
+        sections.insert(section.index().0, Section { name, address: section.address(), data, align: section.align() });
     }
 
     // Records: (section, offset) each points at.
@@ -409,6 +437,7 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
             landing_pad: None,
             records: 0,
             record_offset: None,
+            site_alignment: None,
             pad: String::new(),
             problems: Vec::new(),
         };
@@ -457,6 +486,16 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
                         prefix = Some((n, offset - toff));
                         true
                     }
+                    Some(Prefix::NotOnes) => {
+                        f.problems.push(format!(
+                            "the {} bytes before the symbol that its record covers are nops but not single-byte 0x90s ({}): \
+                             the kernel's x86 call padding refuses them",
+                            offset - toff,
+                            hex(&data[toff as usize..offset as usize])
+                        ));
+                        prefix = Some((0, 0));
+                        true
+                    }
                     None => false,
                 }
             } else if toff == offset && pad_len > 0 {
@@ -470,6 +509,7 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
                 f.records += 1;
                 if f.record_offset.is_none() {
                     f.record_offset = Some(toff.wrapping_sub(offset) as i64);
+                    f.site_alignment = Some(site_alignment(relocatable, section, toff));
                 }
             }
         }
@@ -491,6 +531,7 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
     }
 
     let mut orphans = Vec::new();
+    let mut sites = Vec::new();
     for (i, (record_section, target, how)) in targets.iter().enumerate() {
         let location = match target {
             Some((sec, off)) => {
@@ -503,6 +544,8 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
             }
             None => format!("nothing in this file, {how}"),
         };
+        let alignment = target.map_or(0, |(sec, off)| site_alignment(relocatable, &sections[&sec], off));
+        sites.push(PatchSite { function: owner[i].map(|f| functions[f].name.clone()), location: location.clone(), alignment });
         if owner[i].is_some() {
             continue;
         }
@@ -521,7 +564,7 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
         orphans.push(Orphan { record_section: record_section.clone(), points_at });
     }
 
-    Ok(Report { path: path.to_string(), kind: kind.to_string(), arch, functions, record_sections, orphans, problems })
+    Ok(Report { path: path.to_string(), kind: kind.to_string(), arch, functions, record_sections, sites, orphans, problems })
 }
 
 /// A record slot's value: a little-endian pointer of `slot` bytes.
@@ -531,6 +574,18 @@ fn read_slot(data: &[u8], offset: u64, slot: usize) -> Option<u64> {
     let mut value = [0u8; 8];
     value[..slot].copy_from_slice(bytes);
     Some(u64::from_le_bytes(value))
+}
+
+/// The largest power of two `offset` in `section` is guaranteed to be
+/// aligned to: in a relocatable object the linker places the section only at
+/// a multiple of its own alignment.
+fn site_alignment(relocatable: bool, section: &Section<'_>, offset: u64) -> u64 {
+    let lowest_bit = |v: u64| if v == 0 { 1 << 63 } else { 1 << v.trailing_zeros() };
+    if relocatable {
+        lowest_bit(offset).min(lowest_bit(section.align.max(1)))
+    } else {
+        lowest_bit(section.address.wrapping_add(offset))
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -565,21 +620,25 @@ pub fn count_nops(arch: Arch, code: &[u8]) -> (u64, usize) {
 enum Prefix {
     /// Nothing but `n` one-unit nops (on x86, `0x90`s).
     Ones(u64),
+    /// Nops, but on x86 not all single-byte ones.
+    NotOnes,
 }
 
-/// What the bytes between a record and its symbol are, if only one-unit
-/// nops: LLVM and GCC emit prefix nops one unit at a time.
+/// What the bytes between a record and its symbol are, if only nops: LLVM
+/// and GCC emit prefix nops one unit at a time, and the kernel's x86 call
+/// padding accepts nothing but `0x90`s.
 fn prefix_nops(arch: Arch, bytes: &[u8]) -> Option<Prefix> {
-    let (mut count, mut at) = (0, 0);
+    let (mut count, mut at, mut ones) = (0, 0, true);
     while at < bytes.len() {
         let insn: Insn = decode::decode(arch, &bytes[at..]);
-        if !insn.is_nop() || !arch.prefix_nop_lens().contains(&insn.len) {
+        if !insn.is_nop() {
             return None;
         }
+        ones &= arch.prefix_nop_lens().contains(&insn.len);
         count += 1;
         at += insn.len;
     }
-    Some(Prefix::Ones(count))
+    Some(if ones { Prefix::Ones(count) } else { Prefix::NotOnes })
 }
 
 /// One-unit nops right before a function without a record, and their bytes
@@ -627,6 +686,28 @@ impl Report {
         out
     }
 
+    /// Patch sites (records' targets) not aligned to `align`, as (function
+    /// or `-`, what is wrong); sites of functions named like `skip` are left
+    /// out. Also returns how many sites were checked.
+    pub fn misaligned(&self, align: u64, skip: &[String]) -> (usize, Vec<(String, String)>) {
+        let mut checked = 0;
+        let mut out = Vec::new();
+        for site in &self.sites {
+            if site.function.as_deref().is_some_and(|name| skipped(name, skip)) {
+                continue;
+            }
+            checked += 1;
+            if site.alignment < align {
+                let what = if site.alignment == 0 {
+                    format!("patch site {} cannot be checked, want {align}-aligned", site.location)
+                } else {
+                    format!("patch site {} is {}-aligned, want {align}", site.location, site.alignment)
+                };
+                out.push((site.function.clone().unwrap_or_else(|| "-".to_string()), what));
+            }
+        }
+        (checked, out)
+    }
 }
 
 fn skipped(name: &str, skip: &[String]) -> bool {

@@ -1,8 +1,8 @@
-//! `pfe-check`: are the functions of these ELF files padded and recorded as
-//! the kernel expects? See `pfe-check --help`.
+//! `pfe-check`: are the functions of these ELF files padded, recorded and
+//! aligned as the kernel expects? See `pfe-check --help`.
 
 use anyhow::{bail, Context, Result};
-use pfe_check::{analyze, to_json, Expect, Report};
+use pfe_check::{analyze, parse_align, to_json, Expect, Report};
 use std::process::ExitCode;
 
 const HELP: &str = "\
@@ -16,10 +16,11 @@ riscv64 (ELF32 and ELF64, little-endian). For every defined function it finds:
   - the nops after the symbol, after an `endbr64`/`endbr32` or `bti` landing
     pad: bytes on x86 (multi-byte nops count), instructions elsewhere (on
     RISC-V, 2-byte `c.nop` and 4-byte `nop` count one each);
-  - the nops before the symbol, from where its record points (one-unit nops:
-    0x90 on x86);
+  - the nops before the symbol, from where its record points: on x86 only
+    single-byte 0x90s count, as the kernel's call padding requires (multi-byte
+    nops there are reported as a problem);
   - how many records in `__patchable_function_entries` point at its pad's
-    start.
+    start, and how that patch site is aligned.
 Records are relocations in relocatable objects (R_X86_64_64, R_X86_64_32 on
 x32, R_386_32, R_AARCH64_ABS64, R_RISCV_64, R_RISCV_32) and pointers (or
 RELATIVE dynamic relocations) in executables. Records that point at no
@@ -32,6 +33,9 @@ Options:
       --expect <N[,M]>  Check that every function has N nops in total, M of them
                         before the symbol, and exactly one record (none when N
                         is 0)
+      --align <N>       Check that every patch site (where a record points) is
+                        N-aligned (N a power of two); in relocatable objects the
+                        site's section alignment bounds it
       --skip <NAME>     Leave out functions whose name contains NAME
                         (repeatable); they are listed as skipped
       --list            Print every function, not only the summary
@@ -40,20 +44,22 @@ Options:
   -V, --version         Print version
 
 Exit status: 0 when everything matches (or nothing was expected), 1 when a
-function or record does not match `--expect` or a record is an orphan, 2 when
-a file cannot be read (not ELF, truncated, big-endian, another architecture)
-or the command line is wrong.
+function does not match --expect, a patch site is not --align aligned, a record
+is an orphan or a problem is found, 2 when a file cannot be read (not ELF,
+truncated, big-endian, another architecture) or the command line is wrong.
 
 Examples:
-  pfe-check --expect 16,16 foo.o            every function: 16 nops before, 0 after, 1 record
-  pfe-check --expect 2 libfoo.rlib          aarch64 ftrace: 2 nops after the symbol
-  pfe-check --expect 0 notrace.o            no nops, no records
+  pfe-check --expect 16,16 --align 16 foo.o     x86 call padding: 16 x 0x90 before, 0 after, 16-aligned
+  pfe-check --expect 4,2 --align 8 libfoo.rlib  arm64 ftrace with call ops
+  pfe-check --expect 2 libfoo.rlib              arm64 ftrace: 2 nops after the symbol
+  pfe-check --expect 0 notrace.o                no nops, no records
   pfe-check --json vmlinux.o > report.json
 ";
 
 struct Cli {
     files: Vec<String>,
     expect: Option<Expect>,
+    align: Option<u64>,
     skip: Vec<String>,
     list: bool,
     json: bool,
@@ -67,7 +73,7 @@ enum Parsed {
 /// The command line: the same options and values the clap-derived one of
 /// earlier versions took.
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed> {
-    let mut cli = Cli { files: Vec::new(), expect: None, skip: Vec::new(), list: false, json: false };
+    let mut cli = Cli { files: Vec::new(), expect: None, align: None, skip: Vec::new(), list: false, json: false };
     let mut args = args.into_iter();
     let mut options = true;
     while let Some(arg) = args.next() {
@@ -92,6 +98,10 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed> {
             "--expect" => {
                 let v = value("N[,M]")?;
                 cli.expect = Some(v.parse().map_err(|e: String| anyhow::anyhow!("--expect {v}: {e}"))?);
+            }
+            "--align" => {
+                let v = value("N")?;
+                cli.align = Some(parse_align(&v).map_err(|e| anyhow::anyhow!("--align {v}: {e}"))?);
             }
             "--skip" => cli.skip.push(value("NAME")?),
             "--list" | "--json" if inline.is_some() => bail!("{name} takes no value"),
@@ -167,23 +177,33 @@ fn print_report(report: &Report, cli: &Cli) -> bool {
     if cli.list && !quiet {
         for f in &report.functions {
             println!(
-                "  {:#010x} {:>3} before {:>3} after {:>2} records {:<7} {}",
+                "  {:#010x} {:>3} before {:>3} after {:>2} records {:<7} site {:>5} {}",
                 f.address,
                 f.prefix_nops,
                 f.entry_nops,
                 f.records,
                 f.landing_pad.unwrap_or("-"),
+                f.site_alignment.map_or("-".to_string(), |a| format!("{}-al", a.min(1 << 12))),
                 f.name
             );
         }
     }
-    let mut ok = report.orphans.is_empty() && report.problems.is_empty();
+    let function_problems = report.functions.iter().any(|f| !f.problems.is_empty() && !skipped(&f.name, &cli.skip));
+    let mut ok = report.orphans.is_empty() && report.problems.is_empty() && !function_problems;
     if !quiet {
         for problem in &report.problems {
             println!("  problem: {problem}");
         }
         for orphan in &report.orphans {
             println!("  orphan record in {}: points at {}", orphan.record_section, orphan.points_at);
+        }
+        if cli.expect.is_none() {
+            // With --expect they are listed among the offenders.
+            for f in report.functions.iter().filter(|f| !skipped(&f.name, &cli.skip)) {
+                for problem in &f.problems {
+                    println!("  problem: {}: {problem}", f.name);
+                }
+            }
         }
     }
     let skipped_names: Vec<&str> =
@@ -207,6 +227,16 @@ fn print_report(report: &Report, cli: &Cli) -> bool {
             }
         }
         ok &= offenders.is_empty();
+    }
+    if let Some(align) = cli.align {
+        let (checked, misaligned) = report.misaligned(align, &cli.skip);
+        if !quiet {
+            println!("  --align {align}: {}/{checked} patch sites {align}-aligned", checked - misaligned.len());
+            for (name, what) in &misaligned {
+                println!("  misaligned: {name}: {what}");
+            }
+        }
+        ok &= misaligned.is_empty();
     }
     ok
 }

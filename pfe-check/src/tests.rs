@@ -203,3 +203,47 @@ fn expect_parses_like_the_flag() {
     assert!("2,4".parse::<Expect>().is_err());
     assert!("x".parse::<Expect>().is_err());
 }
+
+#[test]
+fn x86_prefix_of_multibyte_nops_is_not_call_padding() {
+    // `0f 1f 00` is a nop, but the kernel compares the bytes before a
+    // function with 0x90s: the record is this function's, its prefix does
+    // not count, and the function has a problem.
+    let r = x86(&[Func { name: "f", before: &NOP3, body: &[0x90, 0xc3], record: Some(-3) }]);
+    assert!(r.orphans.is_empty(), "{r:?}");
+    let f = &r.functions[0];
+    assert_eq!((f.prefix_nops, f.entry_nops, f.records), (0, 1, 1));
+    assert!(f.problems.iter().any(|p| p.contains("not single-byte 0x90s (0f1f00)")), "{:?}", f.problems);
+    let wrong = r.offenders(Expect { total: 4, prefix: 3 }, &[]);
+    assert!(wrong[0].1.iter().any(|w| w.contains("0 nops before the symbol, want 3")), "{wrong:?}");
+    // Multi-byte nops after the symbol are entry nops as the flag counts them.
+    let r = x86(&[Func { name: "g", before: &[0x90; 3], body: &[NOP3.as_slice(), &RET].concat(), record: Some(-3) }]);
+    let g = &r.functions[0];
+    assert_eq!((g.prefix_nops, g.entry_nops, g.problems.len()), (3, 3, 0), "{g:?}");
+}
+
+#[test]
+fn patch_site_alignment_in_relocatable_objects_is_bounded_by_the_section() {
+    // Section alignment 16 (the writer's), pad start at offset 4: 4-aligned.
+    let before = [[0xcc; 4], [0x90; 4]].concat();
+    let r = x86(&[Func { name: "f", before: &before, body: &[0x90, 0xc3], record: Some(-4) }]);
+    assert_eq!(r.functions[0].prefix_nops, 4);
+    assert_eq!(r.functions[0].site_alignment, Some(4));
+    let (checked, misaligned) = r.misaligned(8, &[]);
+    assert_eq!((checked, misaligned.len()), (1, 1));
+    assert!(misaligned[0].1.contains("is 4-aligned, want 8"), "{misaligned:?}");
+    assert!(r.misaligned(4, &[]).1.is_empty());
+    // At offset 0 the section's own alignment is the bound.
+    let r = x86(&[Func { name: "f", before: &[], body: &[0x90, 0xc3], record: Some(0) }]);
+    assert_eq!(r.functions[0].site_alignment, Some(16));
+    assert_eq!(r.misaligned(32, &["f".to_string()]), (0, vec![]));
+}
+
+#[test]
+fn align_parses_powers_of_two() {
+    assert_eq!(parse_align("16"), Ok(16));
+    assert_eq!(parse_align("1"), Ok(1));
+    assert!(parse_align("0").is_err());
+    assert!(parse_align("12").is_err());
+    assert!(parse_align("x").is_err());
+}
