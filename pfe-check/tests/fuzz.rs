@@ -13,6 +13,7 @@
 
 use object::{Object, ObjectSection};
 use pfe_check::{analyze, to_json, Expect};
+use std::io::Write;
 use std::panic;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -176,7 +177,10 @@ fn mutated_real_objects_never_panic() {
     }
     let elapsed = started.elapsed();
     panic::set_hook(default_hook);
-    println!(
+    // To the real stderr, past the test harness's capture: the figure shows
+    // in every `cargo test` run, passing or not.
+    let _ = writeln!(
+        std::io::stderr(),
         "fuzz: {inputs} inputs from {} real seeds, {panics} panics, {errors} errors (exit 2), {} parsed ({reports} reports), {:.1} s",
         seeds.len(),
         inputs - panics - errors,
