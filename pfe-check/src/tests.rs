@@ -5,8 +5,8 @@ use super::*;
 use object::write::{Object as Writer, Relocation, Symbol, SymbolSection as WSection};
 use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
 
-const R_X86_64_64: u32 = 1;
-const R_AARCH64_ABS64: u32 = 257;
+const AARCH64_NOP: u32 = 0xd503_201f;
+const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
 struct Func<'a> {
     name: &'a str,
@@ -19,7 +19,7 @@ struct Func<'a> {
 
 fn object(arch: Architecture, funcs: &[Func<'_>], record_flags: u64) -> Vec<u8> {
     let mut obj = Writer::new(BinaryFormat::Elf, arch, Endianness::Little);
-    let r_type = if arch == Architecture::X86_64 { R_X86_64_64 } else { R_AARCH64_ABS64 };
+    let r_type = if arch == Architecture::X86_64 { elf::R_X86_64_64 } else { elf::R_AARCH64_ABS64 };
     for f in funcs {
         let text = obj.add_section(vec![], format!(".text.{}", f.name).into_bytes(), SectionKind::Text);
         let mut bytes = f.before.to_vec();
@@ -55,7 +55,7 @@ fn object(arch: Architecture, funcs: &[Func<'_>], record_flags: u64) -> Vec<u8> 
     obj.write().unwrap()
 }
 
-const AWO: u64 = SHF_ALLOC | SHF_WRITE | SHF_LINK_ORDER;
+const AWO: u64 = (elf::SHF_ALLOC | elf::SHF_WRITE | elf::SHF_LINK_ORDER) as u64;
 const NOP3: [u8; 3] = [0x0f, 0x1f, 0x00];
 const RET: [u8; 1] = [0xc3];
 
@@ -110,7 +110,7 @@ fn record_section_flags_are_checked() {
     let bytes = object(
         Architecture::X86_64,
         &[Func { name: "f", before: &[], body: &[0x90, 0xc3], record: Some(0) }],
-        SHF_ALLOC | SHF_WRITE,
+        (elf::SHF_ALLOC | elf::SHF_WRITE) as u64,
     );
     let r = analyze("t.o", &bytes).unwrap().remove(0);
     assert_eq!(r.functions[0].records, 1);
@@ -154,14 +154,19 @@ fn bad_input_is_an_error_not_a_panic() {
         // Truncated files give an error or a report, never a panic.
         let _ = analyze("cut.o", &good[..cut]);
     }
-    let riscv = {
-        let mut obj = Writer::new(BinaryFormat::Elf, Architecture::Riscv64, Endianness::Little);
+    // Another architecture, and a padded one in big-endian byte order.
+    for (arch, endian, message) in [
+        (Architecture::Mips64, Endianness::Little, "is not supported"),
+        (Architecture::PowerPc64, Endianness::Little, "is not supported"),
+        (Architecture::Aarch64, Endianness::Big, "big-endian"),
+    ] {
+        let mut obj = Writer::new(BinaryFormat::Elf, arch, endian);
         let text = obj.add_section(vec![], b".text".to_vec(), SectionKind::Text);
         obj.append_section_data(text, &[0x13, 0, 0, 0], 4);
-        obj.write().unwrap()
-    };
-    let err = analyze("r.o", &riscv).unwrap_err().to_string();
-    assert!(err.contains("not supported"), "{err}");
+        let bytes = obj.write().unwrap();
+        let err = analyze("o.o", &bytes).unwrap_err().to_string();
+        assert!(err.contains(message), "{arch:?} {endian:?}: {err}");
+    }
 }
 
 /// A System V `ar` archive of `members`.
@@ -197,4 +202,48 @@ fn expect_parses_like_the_flag() {
     assert_eq!("2".parse::<Expect>(), Ok(Expect { total: 2, prefix: 0 }));
     assert!("2,4".parse::<Expect>().is_err());
     assert!("x".parse::<Expect>().is_err());
+}
+
+#[test]
+fn x86_prefix_of_multibyte_nops_is_not_call_padding() {
+    // `0f 1f 00` is a nop, but the kernel compares the bytes before a
+    // function with 0x90s: the record is this function's, its prefix does
+    // not count, and the function has a problem.
+    let r = x86(&[Func { name: "f", before: &NOP3, body: &[0x90, 0xc3], record: Some(-3) }]);
+    assert!(r.orphans.is_empty(), "{r:?}");
+    let f = &r.functions[0];
+    assert_eq!((f.prefix_nops, f.entry_nops, f.records), (0, 1, 1));
+    assert!(f.problems.iter().any(|p| p.contains("not single-byte 0x90s (0f1f00)")), "{:?}", f.problems);
+    let wrong = r.offenders(Expect { total: 4, prefix: 3 }, &[]);
+    assert!(wrong[0].1.iter().any(|w| w.contains("0 nops before the symbol, want 3")), "{wrong:?}");
+    // Multi-byte nops after the symbol are entry nops as the flag counts them.
+    let r = x86(&[Func { name: "g", before: &[0x90; 3], body: &[NOP3.as_slice(), &RET].concat(), record: Some(-3) }]);
+    let g = &r.functions[0];
+    assert_eq!((g.prefix_nops, g.entry_nops, g.problems.len()), (3, 3, 0), "{g:?}");
+}
+
+#[test]
+fn patch_site_alignment_in_relocatable_objects_is_bounded_by_the_section() {
+    // Section alignment 16 (the writer's), pad start at offset 4: 4-aligned.
+    let before = [[0xcc; 4], [0x90; 4]].concat();
+    let r = x86(&[Func { name: "f", before: &before, body: &[0x90, 0xc3], record: Some(-4) }]);
+    assert_eq!(r.functions[0].prefix_nops, 4);
+    assert_eq!(r.functions[0].site_alignment, Some(4));
+    let (checked, misaligned) = r.misaligned(8, &[]);
+    assert_eq!((checked, misaligned.len()), (1, 1));
+    assert!(misaligned[0].1.contains("is 4-aligned, want 8"), "{misaligned:?}");
+    assert!(r.misaligned(4, &[]).1.is_empty());
+    // At offset 0 the section's own alignment is the bound.
+    let r = x86(&[Func { name: "f", before: &[], body: &[0x90, 0xc3], record: Some(0) }]);
+    assert_eq!(r.functions[0].site_alignment, Some(16));
+    assert_eq!(r.misaligned(32, &["f".to_string()]), (0, vec![]));
+}
+
+#[test]
+fn align_parses_powers_of_two() {
+    assert_eq!(parse_align("16"), Ok(16));
+    assert_eq!(parse_align("1"), Ok(1));
+    assert!(parse_align("0").is_err());
+    assert!(parse_align("12").is_err());
+    assert!(parse_align("x").is_err());
 }
