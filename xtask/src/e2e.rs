@@ -28,9 +28,15 @@ pub const TESTS: &[(&str, Test)] = &[
     ("e2e: bad flag values, attribute arguments, targets: errors, no ICE", bad_inputs),
     ("e2e: aarch64 non-leaf with bti/pac-ret equals clang-14 from pad to paciasp", e2e_matrix::differential_nonleaf_aarch64),
     ("e2e: x86_64 non-leaf with and without endbr64 equals clang-14", e2e_matrix::differential_nonleaf_x86_64),
+    ("e2e: i686 non-leaf with and without endbr32 equals clang-14", e2e_matrix::differential_nonleaf_i686),
+    ("e2e: riscv64 non-leaf with and without the C extension equals clang-14", e2e_matrix::differential_nonleaf_riscv64),
     ("e2e: -Z instrument-mcount calls mcount once per function at any opt/LTO setting", e2e_matrix::mcount_once),
     ("e2e: every target and JSON spec: padded with records or refused, mcount never crashes", e2e_matrix::every_target),
     ("e2e: cargo +pfe test runs doc examples, cargo +pfe doc works", e2e_matrix::cargo_test_and_doc),
+    ("e2e: library/core x86_64 =16,16 aligned 16 (-O): padded, recorded, every site aligned", e2e_matrix::core_kernel_x86_64),
+    ("e2e: library/core x86_64 =16,16 aligned 16 (opt-level=s): padded, recorded, aligned", e2e_matrix::core_kernel_x86_64_os),
+    ("e2e: library/core aarch64 =4,2 aligned 8: padded, recorded, every site aligned", e2e_matrix::core_kernel_aarch64),
+    ("e2e: library/core riscv64 =4 aligned 4: padded, recorded, every site aligned", e2e_matrix::core_kernel_riscv64),
 ];
 
 pub(crate) fn source(ctx: &Ctx, name: &str) -> PathBuf {
@@ -446,16 +452,26 @@ fn cross_crate(ctx: &Ctx) -> Result<()> {
 /// result is kept (keyed by the compiler's identity and the flags) so a
 /// warm `./x test` and `./x bench` do not compile it again.
 pub fn core_rlib(ctx: &Ctx, target: &str, shape: Option<&str>) -> Result<PathBuf> {
+    core_rlib_with(ctx, target, shape, &[])
+}
+
+/// [`core_rlib`] with `extra` rustc flags (alignment, opt-level), which are
+/// part of its name in the cache.
+pub fn core_rlib_with(ctx: &Ctx, target: &str, shape: Option<&str>, extra: &[&str]) -> Result<PathBuf> {
     let dir = ctx.cache.join("core-builds");
     fs::create_dir_all(&dir)?;
-    let name = format!("core-{target}-{}", shape.unwrap_or("none").replace(',', "_"));
+    let mut name = format!("core-{target}-{}", shape.unwrap_or("none").replace(',', "_"));
+    for flag in extra {
+        name.push('-');
+        name.extend(flag.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }));
+    }
     let out = dir.join(format!("{name}.rlib"));
     let stamp = dir.join(format!("{name}.stamp"));
     let key = compiler_identity(ctx)?;
     if out.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
         return Ok(out);
     }
-    cmd::output(&mut core_command(ctx, target, shape, &out))?;
+    cmd::output(core_command(ctx, target, shape, &out).args(extra))?;
     fs::write(&stamp, key)?;
     Ok(out)
 }

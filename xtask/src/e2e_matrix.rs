@@ -4,7 +4,7 @@
 //! LLVM's code generator, and the toolchain's rustdoc through cargo.
 
 use crate::cmd;
-use crate::e2e::{reports, rustc, rustc_for, scratch, source};
+use crate::e2e::{self, reports, rustc, rustc_for, scratch, source};
 use crate::paths::Ctx;
 use anyhow::{ensure, Context, Result};
 use std::fs;
@@ -34,7 +34,7 @@ fn entry_code(obj: &Path) -> Result<Vec<String>> {
     for (mnemonic, bytes) in insns(&text).iter().zip(insns(&raw)) {
         let m = mnemonic.split_whitespace().collect::<Vec<_>>().join(" ");
         let first = m.split(' ').next().unwrap_or("");
-        let pad = first.starts_with("nop") || first == "bti" || first == "endbr64" || first == "xchg"
+        let pad = first.starts_with("nop") || first == "bti" || first == "endbr64" || first == "endbr32" || first == "xchg"
             || (first == "hint" && m.contains("#34"));
         lines.push(bytes.split_whitespace().take_while(|w| w.len() == 2).collect::<Vec<_>>().join(" ") + "  " + &m);
         if !pad {
@@ -131,6 +131,27 @@ pub fn differential_nonleaf_x86_64(ctx: &Ctx) -> Result<()> {
         "x86_64-linux-gnu",
         &[("", ""), ("-Zcf-protection=branch", "-fcf-protection=branch")],
         &["2", "2,2", "16,16", "5,2"],
+    )
+}
+
+pub fn differential_nonleaf_i686(ctx: &Ctx) -> Result<()> {
+    differential_nonleaf(
+        ctx,
+        "i686-unknown-linux-gnu",
+        "i686-linux-gnu",
+        &[("", ""), ("-Zcf-protection=branch", "-fcf-protection=branch")],
+        &["2", "5,3", "16,16"],
+    )
+}
+
+/// riscv64 with the C extension (2-byte `c.nop`s) and without it (4-byte `nop`s).
+pub fn differential_nonleaf_riscv64(ctx: &Ctx) -> Result<()> {
+    differential_nonleaf(
+        ctx,
+        "riscv64gc-unknown-linux-gnu",
+        "riscv64-linux-gnu",
+        &[("", "-march=rv64gc"), ("-Ctarget-feature=-c", "-march=rv64g")],
+        &["2", "4", "4,2", "3,1"],
     )
 }
 
@@ -315,4 +336,68 @@ pub fn cargo_test_and_doc(ctx: &Ctx) -> Result<()> {
     ensure!(page.is_file(), "cargo doc wrote no {}", page.display());
     println!("            doc example and unit test passed; {} written", page.display());
     Ok(())
+}
+
+/// `library/core` in one of the kernel's shapes, with `-Z min-function-alignment=align`:
+/// every function padded as `shape`, recorded once, its patch site `align`-aligned.
+/// Built again without the alignment flag, the same audit must find misaligned
+/// sites where the target's own alignment is not enough (`needed`; x86_64 at
+/// `-O` aligns functions to 16 by itself). Prints aligned sites / functions
+/// with and without the flag.
+fn core_kernel(ctx: &Ctx, target: &str, shape: &str, align: u64, opt: &[&str], needed: bool) -> Result<()> {
+    let expect: pfe_check::Expect = shape.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let align_flag = format!("-Zmin-function-alignment={align}");
+    let mut with: Vec<&str> = opt.to_vec();
+    with.push(&align_flag);
+    let audit = |flags: &[&str]| -> Result<(usize, usize, Vec<String>)> {
+        let rlib = e2e::core_rlib_with(ctx, target, Some(shape), flags)?;
+        let (mut functions, mut sites, mut wrong) = (0, 0, Vec::new());
+        let mut misaligned = 0;
+        for r in reports(&rlib)? {
+            functions += r.functions.len();
+            ensure!(r.orphans.is_empty() && r.problems.is_empty(), "{}: {:?} {:?}", r.path, r.orphans, r.problems);
+            wrong.extend(r.offenders(expect, &[]).into_iter().map(|(n, why)| format!("{n}: {}", why.join("; "))));
+            let (checked, bad) = r.misaligned(align, &[]);
+            sites += checked;
+            misaligned += bad.len();
+            wrong.extend(bad.into_iter().map(|(n, why)| format!("{n}: {why}")));
+        }
+        ensure!(functions > 500, "only {functions} functions in core?");
+        Ok((functions, sites - misaligned, wrong))
+    };
+    let (functions, aligned, wrong) = audit(&with)?;
+    let (functions_without, aligned_without, _) = audit(opt)?;
+    println!(
+        "            {target} ={shape} {}: with {align_flag}: {aligned}/{functions} sites {align}-aligned; \
+         without: {aligned_without}/{functions_without}",
+        opt.join(" ")
+    );
+    ensure!(
+        wrong.is_empty(),
+        "{} problems with {align_flag}:\n{}",
+        wrong.len(),
+        wrong.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+    );
+    ensure!(aligned == functions, "{aligned} aligned sites for {functions} functions");
+    ensure!(
+        !needed || aligned_without < functions_without,
+        "without {align_flag} every site is {align}-aligned anyway: the audit cannot tell"
+    );
+    Ok(())
+}
+
+pub fn core_kernel_x86_64(ctx: &Ctx) -> Result<()> {
+    core_kernel(ctx, "x86_64-unknown-linux-gnu", "16,16", 16, &[], false)
+}
+
+pub fn core_kernel_x86_64_os(ctx: &Ctx) -> Result<()> {
+    core_kernel(ctx, "x86_64-unknown-linux-gnu", "16,16", 16, &["-Copt-level=s"], true)
+}
+
+pub fn core_kernel_aarch64(ctx: &Ctx) -> Result<()> {
+    core_kernel(ctx, "aarch64-unknown-linux-gnu", "4,2", 8, &[], true)
+}
+
+pub fn core_kernel_riscv64(ctx: &Ctx) -> Result<()> {
+    core_kernel(ctx, "riscv64gc-unknown-linux-gnu", "4", 4, &[], true)
 }
