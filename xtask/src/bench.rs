@@ -1,6 +1,7 @@
 //! `./x bench`: what padding and the toolchain cost, measured side by side
 //! in one run, written from scratch to `docs/PERFORMANCE.md` (with the chart
 //! `docs/padding-text.svg`). Nothing here asserts a timing.
+#![cfg_attr(not(feature = "bench"), allow(dead_code))] // compiled for its unit tests
 
 use crate::build;
 use crate::cmd::{self, Step};

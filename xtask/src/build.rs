@@ -14,10 +14,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-#[derive(clap::Args, Default)]
+#[derive(Default)]
 pub struct Args {
     /// Throw away uncommitted changes and unexported commits in the cached tree.
-    #[arg(long)]
     pub discard: bool,
 }
 
@@ -143,7 +142,7 @@ fn compile(ctx: &Ctx) -> Result<()> {
         xpy(ctx).args(["build", "--stage", "1", "--target"]).arg(format!("{HOST},{CROSS}")).arg("library/std"),
         "x.py build",
         &log,
-        Some(Progress { marker: "Compiling ", total }),
+        Some(Progress { counts: |l| l.trim_start().starts_with("Compiling "), total, unit: "crates" }),
     )?;
     snapshot(ctx)?;
     fs::create_dir_all(ctx.state())?;
@@ -223,7 +222,7 @@ fn link(ctx: &Ctx) -> Result<()> {
 fn pfe_check(ctx: &Ctx) -> Result<()> {
     let step = Step::start("build pfe-check");
     cmd::output(
-        Command::new("cargo")
+        cmd::cargo()
             .args(["build", "--quiet", "--release", "-p", "pfe-check", "--manifest-path"])
             .arg(ctx.root.join("Cargo.toml")),
     )?;

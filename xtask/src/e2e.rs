@@ -1,5 +1,8 @@
 //! End-to-end tests: the built toolchain on real inputs, checked at the
-//! assembly, object and run-time level. Sources live in `tests/e2e/`.
+//! assembly, object and run-time level. Sources live in `tests/e2e/`. They
+//! run as libtest tests (`e2e::tests::NAME`, registered below); `./x bench`
+//! shares the helpers that build `library/core`.
+#![cfg_attr(not(test), allow(dead_code))]
 
 use crate::cmd;
 use crate::paths::{Ctx, TOOLCHAIN};
@@ -8,24 +11,42 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-pub type Test = fn(&Ctx) -> Result<()>;
+/// Registers end-to-end tests as libtest tests, one line each:
+/// `body_fn: "what it proves",` becomes `#[test] e2e::tests::body_fn`,
+/// `#[ignore]`d (it needs the built toolchain: `./x test` runs it with
+/// `--include-ignored`; by hand, `cargo test -- --ignored NAME`).
+macro_rules! e2e_tests {
+    ($($name:ident: $what:literal,)*) => {
+        #[cfg(test)]
+        mod tests {
+            $(
+                #[doc = $what]
+                #[test]
+                #[ignore = "needs the built toolchain: ./x test runs it"]
+                fn $name() -> anyhow::Result<()> {
+                    super::$name(&crate::paths::Ctx::new()?)
+                }
+            )*
+        }
+    };
+}
 
-pub const TESTS: &[(&str, Test)] = &[
-    ("e2e: rustc +pfe -vV is 1.63.0 with LLVM 14", toolchain_version),
-    ("e2e: -Zpatchable-function-entry=3,2 --emit=asm pads every function", asm_3_2),
-    ("e2e: without the flag no function is padded", asm_unpadded),
-    ("e2e: cargo +pfe build with RUSTFLAGS pads the crate", cargo_build),
-    ("e2e: x86_64 pads and records equal clang-14's byte for byte", differential_x86_64),
-    ("e2e: aarch64 pads and records equal clang-14's byte for byte", differential_aarch64),
-    ("e2e: x86_64 live patch through the records (=5)", live_patch_x86_64),
-    ("e2e: aarch64 live patch through the records under qemu (=2)", live_patch_aarch64),
-    ("e2e: --gc-sections drops dropped functions' records (GNU ld, lld)", gc_sections),
-    ("e2e: across crates the crate that generates the code decides", cross_crate),
-    ("e2e: library/core x86_64 =16,16: every function padded", core_x86_64_16_16),
-    ("e2e: library/core aarch64 =2: every function padded", core_aarch64_2),
-    ("e2e: library/core aarch64 =4,2: every function padded", core_aarch64_4_2),
-    ("e2e: bad flag values, attribute arguments, targets: errors, no ICE", bad_inputs),
-];
+e2e_tests! {
+    toolchain_version: "rustc +pfe -vV is 1.63.0 with LLVM 14",
+    asm_3_2: "-Zpatchable-function-entry=3,2 --emit=asm pads every function",
+    asm_unpadded: "without the flag no function is padded",
+    cargo_build: "cargo +pfe build with RUSTFLAGS pads the crate",
+    differential_x86_64: "x86_64 pads and records equal clang-14's byte for byte",
+    differential_aarch64: "aarch64 pads and records equal clang-14's byte for byte",
+    live_patch_x86_64: "x86_64 live patch through the records (=5)",
+    live_patch_aarch64: "aarch64 live patch through the records under qemu (=2)",
+    gc_sections: "--gc-sections drops dropped functions' records (GNU ld, lld)",
+    cross_crate: "across crates the crate that generates the code decides",
+    core_x86_64_16_16: "library/core x86_64 =16,16: every function padded",
+    core_aarch64_2: "library/core aarch64 =2: every function padded",
+    core_aarch64_4_2: "library/core aarch64 =4,2: every function padded",
+    bad_inputs: "bad flag values, attribute arguments, targets: errors, no ICE",
+}
 
 fn source(ctx: &Ctx, name: &str) -> PathBuf {
     ctx.root.join("tests/e2e").join(name)
