@@ -23,8 +23,9 @@ macro_rules! e2e_tests {
                 #[doc = $what]
                 #[test]
                 #[ignore = "needs the built toolchain: ./x test runs it"]
-                fn $name() -> anyhow::Result<()> {
-                    super::$name(&crate::paths::Ctx::new()?)
+                fn $name() -> Result<(), crate::test::Failure> {
+                    let ctx = crate::paths::Ctx::new().map_err(crate::test::Failure)?;
+                    super::$name(&ctx).map_err(crate::test::Failure)
                 }
             )*
         }

@@ -161,7 +161,7 @@ fn rust_tests(ctx: &Ctx, args: &Args, tally: &mut Tally) -> Result<()> {
     let log = ctx.logs().join("cargo-test.log");
     let mut cargo = cmd::cargo();
     cargo
-        .args(["test", "--workspace", "--manifest-path"])
+        .args(["test", "--workspace", "--no-fail-fast", "--manifest-path"])
         .arg(ctx.root.join("Cargo.toml"))
         .args(["--", "--include-ignored", "--show-output"]);
     if args.exact {
@@ -300,6 +300,20 @@ fn compiletest(ctx: &Ctx, args: &Args, tally: &mut Tally) -> Result<()> {
     Ok(())
 }
 
+/// The error of a failed libtest test that returns `Result<(), Failure>`:
+/// libtest prints it with `Debug`, here the error and its causes as the
+/// rest of the driver prints them (anyhow's own `Debug` adds a backtrace
+/// whenever `RUST_BACKTRACE` is set).
+#[cfg(test)]
+pub struct Failure(pub anyhow::Error);
+
+#[cfg(test)]
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,7 +324,11 @@ mod tests {
     /// appended to `debian/patches/series`, `quilt push -a`.
     #[test]
     #[ignore = "needs the cache's source package: ./x test runs it"]
-    fn quilt_series_applies_after_debian_patches() -> Result<()> {
+    fn quilt_series_applies_after_debian_patches() -> Result<(), Failure> {
+        quilt_check().map_err(Failure)
+    }
+
+    fn quilt_check() -> Result<()> {
         let ctx = Ctx::new()?;
         let dir = ctx.cache.join("quilt-check");
         if dir.exists() {
