@@ -17,10 +17,9 @@ use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::Path;
 
-#[derive(clap::Args, Default)]
+#[derive(Default)]
 pub struct Args {
     /// Throw away uncommitted changes and unexported commits in the cached tree.
-    #[arg(long)]
     pub discard: bool,
 }
 

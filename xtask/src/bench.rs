@@ -1,6 +1,7 @@
 //! `./x bench`: what padding and the toolchain cost, measured side by side
 //! in one run, written from scratch to `docs/PERFORMANCE.md` (with the chart
 //! `docs/padding-text.svg`). Nothing here asserts a timing.
+#![cfg_attr(not(feature = "bench"), allow(dead_code))] // compiled for its unit tests
 
 use crate::build;
 use crate::cmd::{self, Step};
@@ -167,12 +168,19 @@ fn write_sizes(report: &mut String, sizes: &[Size]) -> Result<()> {
     Ok(())
 }
 
+/// `docs/padding-text.svg`: Δ`.text` against the pad bytes per function, per
+/// target, with pad × padded functions as the reference line. Plain SVG
+/// written by hand: a charting crate would cost every fresh clone's driver
+/// build more than this one picture is worth.
 fn chart(ctx: &Ctx, sizes: &[Size]) -> Result<()> {
-    use plotters::prelude::*;
     let path = ctx.root.join("docs/padding-text.svg");
     fs::create_dir_all(path.parent().unwrap())?;
-    let root = SVGBackend::new(&path, (720, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    fs::write(&path, chart_svg(sizes))?;
+    Ok(())
+}
+
+fn chart_svg(sizes: &[Size]) -> String {
+    // (pad bytes, measured Δ.text KiB, reference KiB) per target, by pad.
     let points = |target: &str| -> Vec<(f64, f64, f64)> {
         let base = sizes.iter().find(|b| b.target == target && b.shape.is_none()).map_or(0, |b| b.text);
         let mut v: Vec<_> = sizes
@@ -180,52 +188,106 @@ fn chart(ctx: &Ctx, sizes: &[Size]) -> Result<()> {
             .filter(|s| s.target == target)
             .map(|s| {
                 let pad = pad_bytes(target, s.shape) as f64;
-                ((pad), (s.text as f64 - base as f64) / 1024.0, pad * s.padded as f64 / 1024.0)
+                (pad, (s.text as f64 - base as f64) / 1024.0, pad * s.padded as f64 / 1024.0)
             })
             .collect();
         v.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
         v
     };
-    let series = [(HOST, &BLUE), (CROSS, &RED)];
+    let series = [(HOST, "#1f4fd1"), (CROSS, "#d1261f")];
     let max_y = series.iter().flat_map(|(t, _)| points(t)).map(|p| p.1.max(p.2)).fold(1.0, f64::max) * 1.1;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("library/core: Δ.text against pad bytes per function", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..17f64, 0f64..max_y)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("pad bytes per function")
-        .y_desc("Δ.text (KiB)")
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (width, height) = (720.0, 420.0);
+    let (left, right, top, bottom) = (72.0, 16.0, 44.0, 52.0);
+    let x = |v: f64| left + v / 17.0 * (width - left - right);
+    let y = |v: f64| height - bottom - v / max_y * (height - top - bottom);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"24\" font-size=\"17\" text-anchor=\"middle\">library/core: Δ.text against pad bytes per function</text>",
+        width / 2.0
+    );
+    // Axes, ticks and grid: x every 2 pad bytes, y in 6 steps.
+    let _ = writeln!(
+        svg,
+        "<path d=\"M{:.1},{:.1}V{:.1}H{:.1}\" stroke=\"black\" fill=\"none\"/>",
+        x(0.0),
+        y(max_y),
+        y(0.0),
+        x(17.0)
+    );
+    for i in (0..=16).step_by(2) {
+        let v = i as f64;
+        let _ = writeln!(
+            svg,
+            "<path d=\"M{0:.1},{1:.1}V{2:.1}\" stroke=\"#ddd\"/><text x=\"{0:.1}\" y=\"{3:.1}\" text-anchor=\"middle\">{i}</text>",
+            x(v),
+            y(0.0),
+            y(max_y),
+            y(0.0) + 16.0
+        );
+    }
+    for i in 0..=6 {
+        let v = max_y * i as f64 / 6.0;
+        let _ = writeln!(
+            svg,
+            "<path d=\"M{0:.1},{1:.1}H{2:.1}\" stroke=\"#ddd\"/><text x=\"{3:.1}\" y=\"{4:.1}\" text-anchor=\"end\">{v:.0}</text>",
+            x(0.0),
+            y(v),
+            x(17.0),
+            x(0.0) - 6.0,
+            y(v) + 4.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">pad bytes per function</text>\n\
+         <text transform=\"translate(18,{:.1}) rotate(-90)\" text-anchor=\"middle\">Δ.text (KiB)</text>",
+        (x(0.0) + x(17.0)) / 2.0,
+        height - 12.0,
+        (y(0.0) + y(max_y)) / 2.0
+    );
+    let polyline = |pts: &[(f64, f64)], color: &str, opacity: f64| {
+        let coords: Vec<String> = pts.iter().map(|(a, b)| format!("{:.1},{:.1}", x(*a), y(*b))).collect();
+        format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-opacity=\"{opacity}\" stroke-width=\"1.5\"/>",
+            coords.join(" ")
+        )
+    };
+    let mut legend = Vec::new();
     for (target, color) in series {
         let pts = points(target);
-        chart
-            .draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), color))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label(format!("{target}: measured"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-        chart
-            .draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 4, color.filled())))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        chart
-            .draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.2)), color.mix(0.35)))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label(format!("{target}: pad × padded functions"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.mix(0.35)));
+        let measured: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
+        let reference: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.2)).collect();
+        let _ = writeln!(svg, "{}", polyline(&measured, color, 1.0));
+        for (a, b) in &measured {
+            let _ = writeln!(svg, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{color}\"/>", x(*a), y(*b));
+        }
+        let _ = writeln!(svg, "{}", polyline(&reference, color, 0.35));
+        legend.push((format!("{target}: measured"), color, 1.0));
+        legend.push((format!("{target}: pad × padded functions"), color, 0.35));
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(())
+    let (lx, ly) = (x(0.0) + 12.0, y(max_y) + 8.0);
+    let _ = writeln!(
+        svg,
+        "<rect x=\"{lx:.1}\" y=\"{ly:.1}\" width=\"300\" height=\"{}\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"black\"/>",
+        8.0 + 18.0 * legend.len() as f64
+    );
+    for (i, (label, color, opacity)) in legend.iter().enumerate() {
+        let row = ly + 16.0 + 18.0 * i as f64;
+        let _ = writeln!(
+            svg,
+            "<path d=\"M{:.1},{row:.1}h16\" stroke=\"{color}\" stroke-opacity=\"{opacity}\" stroke-width=\"2\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\">{label}</text>",
+            lx + 8.0,
+            lx + 30.0,
+            row + 4.0
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
 }
 
 fn compile_time(ctx: &Ctx, report: &mut String) -> Result<()> {
@@ -409,4 +471,35 @@ fn toolchain_times(ctx: &Ctx, report: &mut String) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The figures of a real run (docs/PERFORMANCE.md of 2026-11).
+    fn sizes() -> Vec<Size> {
+        let s = |target: &'static str, shape: Option<&'static str>, padded: usize, text: u64| Size { target, shape, functions: padded.max(905), padded, text, records: 8 * padded as u64 };
+        vec![
+            s(HOST, None, 0, 176677),
+            s(HOST, Some("16,16"), 905, 191157),
+            s(HOST, Some("5"), 905, 181538),
+            s(CROSS, None, 0, 204252),
+            s(CROSS, Some("2"), 1020, 212412),
+            s(CROSS, Some("4,2"), 1020, 220572),
+        ]
+    }
+
+    #[test]
+    fn chart_has_both_targets_measured_and_reference() {
+        let svg = chart_svg(&sizes());
+        if let Some(out) = std::env::var_os("XTASK_CHART_OUT") {
+            fs::write(out, &svg).unwrap();
+        }
+        assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>\n"));
+        assert_eq!(svg.matches("<polyline ").count(), 4, "measured and reference, per target");
+        assert_eq!(svg.matches("<circle ").count(), 6, "one point per measured size");
+        assert!(svg.contains("aarch64-unknown-linux-gnu: pad × padded functions"));
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
 }

@@ -14,10 +14,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-#[derive(clap::Args, Default)]
+#[derive(Default)]
 pub struct Args {
     /// Throw away uncommitted changes and unexported commits in the cached tree.
-    #[arg(long)]
     pub discard: bool,
 }
 
@@ -43,27 +42,65 @@ fn configure(ctx: &Ctx) -> Result<()> {
     write_if_changed(&ctx.src().join("config.toml"), &text)
 }
 
-/// `python3 x.py` in the cached tree, with what `./x` and `cargo run` put in
-/// the driver's environment taken out: the per-clone `CARGO_TARGET_DIR`, the
-/// `LD_LIBRARY_PATH` cargo extends with it, cargo's and rustup's variables.
-/// `rustc_llvm`'s build script tracks `CARGO_TARGET_DIR` and (through
-/// bootstrap's `REAL_LIBRARY_PATH`) the library path, so with them every
-/// clone at a new path would rebuild the compiler from `rustc_llvm` up.
+/// `python3 x.py` in the cached tree, in the user's environment minus what
+/// `./x`, `cargo run` and rustup set for the driver itself:
+/// - `CARGO_TARGET_DIR` (the driver's per-clone directory) and
+///   `LD_LIBRARY_PATH` (which cargo and rustup extend with the driver's and
+///   its toolchain's directories): `rustc_llvm`'s build script tracks both
+///   (the path through bootstrap's `REAL_LIBRARY_PATH`), so with them every
+///   clone at a new path would rebuild the compiler from `rustc_llvm` up;
+/// - `CARGO`, `CARGO_MANIFEST_DIR`, `CARGO_MANIFEST_PATH`, `CARGO_PKG_*`,
+///   `CARGO_CRATE_NAME`, `CARGO_BIN_NAME`, `CARGO_PRIMARY_PACKAGE`: the
+///   driver's package and the newer cargo that built it, not bootstrap's
+///   (its config.toml names Debian's cargo 1.65 and rustc 1.63);
+/// - `RUSTC`, `RUSTC_WRAPPER`, `RUSTC_WORKSPACE_WRAPPER`, `RUSTDOC`: the
+///   compiler (and wrappers) the driver was built with; bootstrap runs its
+///   configured stage0 rustc and then its own compilers through its shims;
+/// - `RUSTUP_TOOLCHAIN`, `RUSTUP_TOOLCHAIN_SOURCE`, `RUST_RECURSION_COUNT`:
+///   rustup's pin on the driver's toolchain, which would redirect every
+///   `cargo` or `rustc` proxy a build step runs;
+/// - `RUSTC_PFE_ROOT`, the driver's own.
+///
+/// Everything else passes, `CARGO_HOME` and cargo's other settings
+/// included. `CARGO_BUILD_JOBS` also becomes `x.py -j`: bootstrap gives every
+/// cargo it runs `-j` (every core unless told), which overrides the variable.
 pub fn xpy(ctx: &Ctx) -> Command {
     let mut cmd = Command::new("python3");
     cmd.arg("x.py").current_dir(ctx.src());
     for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy();
-        if name.starts_with("CARGO")
-            || name == "LD_LIBRARY_PATH"
-            || name == "RUSTC_PFE_ROOT"
-            || name == "RUSTUP_TOOLCHAIN"
-            || name == "RUST_RECURSION_COUNT"
-        {
+        if not_for_bootstrap(&key.to_string_lossy()) {
             cmd.env_remove(&key);
         }
     }
+    if let Some(jobs) = std::env::var("CARGO_BUILD_JOBS").ok().and_then(|j| j.trim().parse::<u32>().ok()) {
+        if jobs > 0 {
+            cmd.args(["-j", &jobs.to_string()]);
+        }
+    }
     cmd
+}
+
+/// Whether `xpy` keeps the variable `name` from bootstrap (see there why).
+fn not_for_bootstrap(name: &str) -> bool {
+    const REMOVED: &[&str] = &[
+        "CARGO_TARGET_DIR",
+        "LD_LIBRARY_PATH",
+        "CARGO",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTDOC",
+        "RUSTUP_TOOLCHAIN",
+        "RUSTUP_TOOLCHAIN_SOURCE",
+        "RUST_RECURSION_COUNT",
+        "RUSTC_PFE_ROOT",
+    ];
+    REMOVED.contains(&name) || name.starts_with("CARGO_PKG_")
 }
 
 /// What the last successful compile was of: the tree's HEAD and the config.
@@ -110,7 +147,7 @@ fn compile(ctx: &Ctx) -> Result<()> {
             .args(["library/std", "src/tools/rustdoc"]),
         "x.py build",
         &log,
-        Some(Progress { marker: "Compiling ", total }),
+        Some(Progress { counts: |l| l.trim_start().starts_with("Compiling "), total, unit: "crates" }),
     )?;
     snapshot(ctx)?;
     fs::create_dir_all(ctx.state())?;
@@ -195,7 +232,7 @@ fn link(ctx: &Ctx) -> Result<()> {
 fn pfe_check(ctx: &Ctx) -> Result<()> {
     let step = Step::start("build pfe-check");
     cmd::output(
-        Command::new("cargo")
+        cmd::cargo()
             .args(["build", "--quiet", "--release", "-p", "pfe-check", "--manifest-path"])
             .arg(ctx.root.join("Cargo.toml")),
     )?;
@@ -226,4 +263,19 @@ pub fn record_time(ctx: &Ctx, what: &str, started: Instant) -> Result<()> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     writeln!(file, "{now} {what} {}", started.elapsed().as_secs())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_keeps_the_users_cargo_settings_only() {
+        for kept in ["CARGO_HOME", "CARGO_BUILD_JOBS", "CARGO_NET_OFFLINE", "CARGO_REGISTRIES_CRATES_IO_PROTOCOL", "RUSTFLAGS", "RUSTUP_HOME", "PATH"] {
+            assert!(!not_for_bootstrap(kept), "{kept} removed");
+        }
+        for removed in ["CARGO_TARGET_DIR", "CARGO", "CARGO_MANIFEST_DIR", "CARGO_PKG_VERSION_MAJOR", "RUSTC_WRAPPER", "RUSTUP_TOOLCHAIN", "LD_LIBRARY_PATH"] {
+            assert!(not_for_bootstrap(removed), "{removed} kept");
+        }
+    }
 }

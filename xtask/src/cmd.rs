@@ -67,11 +67,18 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// What to count in a log to show progress: lines starting with `marker`,
-/// out of `total` (what the last run counted), if known.
+/// What to count in a log to show progress: the lines `counts` accepts, out
+/// of `total` (what the last run counted), if known, as `unit`.
 pub struct Progress<'a> {
-    pub marker: &'a str,
+    pub counts: fn(&str) -> bool,
     pub total: Option<usize>,
+    pub unit: &'a str,
+}
+
+/// The cargo that built the driver (`cargo run` says which in `CARGO`), so
+/// the tests and pfe-check are built by the cargo `./x` checked.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// Runs `cmd` with stdout and stderr going to `log`, printing the step's
@@ -107,7 +114,7 @@ pub fn run_logged(
         }
         std::thread::sleep(Duration::from_millis(500));
         if let Some(p) = &progress {
-            counted += count_new(&mut reader, &mut pending, p.marker)?;
+            counted += count_new(&mut reader, &mut pending, p.counts)?;
         }
         let every = if tty { Duration::from_secs(1) } else { Duration::from_secs(60) };
         if last_report.elapsed() >= every {
@@ -122,7 +129,7 @@ pub fn run_logged(
         }
     };
     if let Some(p) = &progress {
-        counted += count_new(&mut reader, &mut pending, p.marker)?;
+        counted += count_new(&mut reader, &mut pending, p.counts)?;
     }
     if tty {
         println!("\r{}", status_line(step, started.elapsed(), &progress, counted));
@@ -140,14 +147,14 @@ pub fn run_logged(
     Ok(counted)
 }
 
-fn count_new(reader: &mut File, pending: &mut String, marker: &str) -> Result<usize> {
+fn count_new(reader: &mut File, pending: &mut String, counts: fn(&str) -> bool) -> Result<usize> {
     let mut bytes = Vec::new();
     reader.read_to_end(&mut bytes)?;
     reader.seek(SeekFrom::Current(0))?;
     pending.push_str(&String::from_utf8_lossy(&bytes));
     let mut count = 0;
     while let Some(end) = pending.find('\n') {
-        if pending[..end].trim_start().starts_with(marker) {
+        if counts(&pending[..end]) {
             count += 1;
         }
         pending.drain(..=end);
@@ -158,16 +165,16 @@ fn count_new(reader: &mut File, pending: &mut String, marker: &str) -> Result<us
 fn status_line(step: &str, time: Duration, progress: &Option<Progress<'_>>, done: usize) -> String {
     let mut line = format!("    {step}: {}", elapsed(time));
     match progress {
-        Some(Progress { total: Some(total), .. }) if *total > 0 => {
+        Some(Progress { total: Some(total), unit, .. }) if *total > 0 => {
             let width = 30;
             let filled = (done.min(*total) * width) / total;
             line.push_str(&format!(
-                " [{}{}] {done}/{total} crates",
+                " [{}{}] {done}/{total} {unit}",
                 "#".repeat(filled),
                 "-".repeat(width - filled)
             ));
         }
-        Some(_) => line.push_str(&format!(", {done} crates compiled")),
+        Some(Progress { unit, .. }) => line.push_str(&format!(", {done} {unit}")),
         None => {}
     }
     line

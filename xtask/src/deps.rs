@@ -8,9 +8,11 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-/// Debian's rustc 1.63 and cargo 1.65 are stage0; LLVM 14 is the system LLVM;
-/// the cross gcc links aarch64 std and test programs, qemu runs them; clang-14
-/// and gcc are the references of the differential tests.
+/// What every command needs: Debian's rustc 1.63 and cargo 1.65 are stage0
+/// (and the toolchain's cargo); LLVM 14 is the system LLVM; the cross gcc
+/// links aarch64 std and test programs, qemu runs them; clang-14 and gcc are
+/// the references of the differential tests; valgrind's callgrind counts
+/// `./x bench`'s instructions.
 pub const PACKAGES: &[&str] = &[
     "rustc",
     "cargo",
@@ -32,6 +34,7 @@ pub const PACKAGES: &[&str] = &[
     "qemu-user",
     "clang-14",
     "lld-14",
+    "valgrind",
 ];
 
 /// Where the derived `deb-src` entries go.

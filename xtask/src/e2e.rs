@@ -1,43 +1,70 @@
 //! End-to-end tests: the built toolchain on real inputs, checked at the
-//! assembly, object and run-time level. Sources live in `tests/e2e/`.
+//! assembly, object and run-time level. Sources live in `tests/e2e/`. They
+//! run as libtest tests (`e2e::tests::NAME`, registered below); `./x bench`
+//! shares the helpers that build `library/core`.
+#![cfg_attr(not(test), allow(dead_code))]
 
 use crate::cmd;
-use crate::e2e_matrix;
+#[cfg(test)]
+use crate::e2e_matrix::{
+    cargo_test_and_doc, core_kernel_aarch64, core_kernel_riscv64, core_kernel_x86_64, core_kernel_x86_64_os,
+    differential_nonleaf_aarch64, differential_nonleaf_i686, differential_nonleaf_riscv64,
+    differential_nonleaf_x86_64, every_target, mcount_once,
+};
 use crate::paths::{Ctx, TOOLCHAIN};
 use anyhow::{bail, ensure, Context, Result};
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-pub type Test = fn(&Ctx) -> Result<()>;
+/// Registers end-to-end tests as libtest tests, one line each:
+/// `body_fn: "what it proves",` becomes `#[test] e2e::tests::body_fn`,
+/// `#[ignore]`d (it needs the built toolchain: `./x test` runs it with
+/// `--include-ignored`; by hand, `cargo test -- --ignored NAME`).
+macro_rules! e2e_tests {
+    ($($name:ident: $what:literal,)*) => {
+        #[cfg(test)]
+        mod tests {
+            $(
+                #[doc = $what]
+                #[test]
+                #[ignore = "needs the built toolchain: ./x test runs it"]
+                fn $name() -> Result<(), crate::test::Failure> {
+                    let ctx = crate::paths::Ctx::new().map_err(crate::test::Failure)?;
+                    super::$name(&ctx).map_err(crate::test::Failure)
+                }
+            )*
+        }
+    };
+}
 
-pub const TESTS: &[(&str, Test)] = &[
-    ("e2e: rustc +pfe -vV is 1.63.0 with LLVM 14", toolchain_version),
-    ("e2e: -Zpatchable-function-entry=3,2 --emit=asm pads every function", asm_3_2),
-    ("e2e: without the flag no function is padded", asm_unpadded),
-    ("e2e: cargo +pfe build with RUSTFLAGS pads the crate", cargo_build),
-    ("e2e: x86_64 pads and records equal clang-14's byte for byte", differential_x86_64),
-    ("e2e: aarch64 pads and records equal clang-14's byte for byte", differential_aarch64),
-    ("e2e: x86_64 live patch through the records (=5)", live_patch_x86_64),
-    ("e2e: aarch64 live patch through the records under qemu (=2)", live_patch_aarch64),
-    ("e2e: --gc-sections drops dropped functions' records (GNU ld, lld)", gc_sections),
-    ("e2e: across crates the crate that generates the code decides", cross_crate),
-    ("e2e: library/core x86_64 =16,16: every function padded", core_x86_64_16_16),
-    ("e2e: library/core aarch64 =2: every function padded", core_aarch64_2),
-    ("e2e: library/core aarch64 =4,2: every function padded", core_aarch64_4_2),
-    ("e2e: bad flag values, attribute arguments, targets: errors, no ICE", bad_inputs),
-    ("e2e: aarch64 non-leaf with bti/pac-ret equals clang-14 from pad to paciasp", e2e_matrix::differential_nonleaf_aarch64),
-    ("e2e: x86_64 non-leaf with and without endbr64 equals clang-14", e2e_matrix::differential_nonleaf_x86_64),
-    ("e2e: i686 non-leaf with and without endbr32 equals clang-14", e2e_matrix::differential_nonleaf_i686),
-    ("e2e: riscv64 non-leaf with and without the C extension equals clang-14", e2e_matrix::differential_nonleaf_riscv64),
-    ("e2e: -Z instrument-mcount calls mcount once per function at any opt/LTO setting", e2e_matrix::mcount_once),
-    ("e2e: every target and JSON spec: padded with records or refused, mcount never crashes", e2e_matrix::every_target),
-    ("e2e: cargo +pfe test runs doc examples, cargo +pfe doc works", e2e_matrix::cargo_test_and_doc),
-    ("e2e: library/core x86_64 =16,16 aligned 16 (-O): padded, recorded, every site aligned", e2e_matrix::core_kernel_x86_64),
-    ("e2e: library/core x86_64 =16,16 aligned 16 (opt-level=s): padded, recorded, aligned", e2e_matrix::core_kernel_x86_64_os),
-    ("e2e: library/core aarch64 =4,2 aligned 8: padded, recorded, every site aligned", e2e_matrix::core_kernel_aarch64),
-    ("e2e: library/core riscv64 =4 aligned 4: padded, recorded, every site aligned", e2e_matrix::core_kernel_riscv64),
-];
+e2e_tests! {
+    toolchain_version: "rustc +pfe -vV is 1.63.0 with LLVM 14",
+    asm_3_2: "-Zpatchable-function-entry=3,2 --emit=asm pads every function",
+    asm_unpadded: "without the flag no function is padded",
+    cargo_build: "cargo +pfe build with RUSTFLAGS pads the crate",
+    differential_x86_64: "x86_64 pads and records equal clang-14's byte for byte",
+    differential_aarch64: "aarch64 pads and records equal clang-14's byte for byte",
+    live_patch_x86_64: "x86_64 live patch through the records (=5)",
+    live_patch_aarch64: "aarch64 live patch through the records under qemu (=2)",
+    gc_sections: "--gc-sections drops dropped functions' records (GNU ld, lld)",
+    cross_crate: "across crates the crate that generates the code decides",
+    core_x86_64_16_16: "library/core x86_64 =16,16: every function padded",
+    core_aarch64_2: "library/core aarch64 =2: every function padded",
+    core_aarch64_4_2: "library/core aarch64 =4,2: every function padded",
+    bad_inputs: "bad flag values, attribute arguments, targets: errors, no ICE",
+    differential_nonleaf_aarch64: "aarch64 non-leaf with bti/pac-ret equals clang-14 from pad to paciasp",
+    differential_nonleaf_x86_64: "x86_64 non-leaf with and without endbr64 equals clang-14",
+    differential_nonleaf_i686: "i686 non-leaf with and without endbr32 equals clang-14",
+    differential_nonleaf_riscv64: "riscv64 non-leaf with and without the C extension equals clang-14",
+    mcount_once: "-Z instrument-mcount calls mcount once per function at any opt/LTO setting",
+    every_target: "every target and JSON spec: padded with records or refused, mcount never crashes",
+    cargo_test_and_doc: "cargo +pfe test runs doc examples, cargo +pfe doc works",
+    core_kernel_x86_64: "library/core x86_64 =16,16 aligned 16 (-O): padded, recorded, every site aligned",
+    core_kernel_x86_64_os: "library/core x86_64 =16,16 aligned 16 (opt-level=s): padded, recorded, aligned",
+    core_kernel_aarch64: "library/core aarch64 =4,2 aligned 8: padded, recorded, every site aligned",
+    core_kernel_riscv64: "library/core riscv64 =4 aligned 4: padded, recorded, every site aligned",
+}
 
 pub(crate) fn source(ctx: &Ctx, name: &str) -> PathBuf {
     ctx.root.join("tests/e2e").join(name)

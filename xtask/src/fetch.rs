@@ -4,11 +4,10 @@
 use crate::cmd::{self, Step};
 use crate::paths::Ctx;
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::Read;
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// Debian 12's rustc source package: the base of the series.
 pub const SOURCE_PACKAGE: &str = "rustc=1.63.0+dfsg1-2";
@@ -32,18 +31,36 @@ pub fn pins(ctx: &Ctx) -> Result<Vec<(String, String)>> {
     Ok(pins)
 }
 
+/// The SHA-256 of a file, from coreutils' `sha256sum` (in every Debian
+/// system: the driver carries no hashing crate for three files and a digest).
 pub fn sha256(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
+    hex_sum(&cmd::output(Command::new("sha256sum").arg("--").arg(path))?)
+}
+
+/// The SHA-256 of `data`, through `sha256sum`'s standard input.
+pub fn sha256_of(data: &[u8]) -> Result<String> {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start `sha256sum`")?;
+    // sha256sum writes nothing before the end of its input: no deadlock.
+    let written = child.stdin.take().context("no stdin")?.write_all(data);
+    let out = child.wait_with_output().context("waiting for `sha256sum`")?;
+    if !out.status.success() {
+        bail!("`sha256sum` failed ({})\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    written.context("writing to `sha256sum`")?;
+    hex_sum(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The sum from `sha256sum`'s `SUM  NAME` line.
+fn hex_sum(line: &str) -> Result<String> {
+    match line.split_whitespace().next() {
+        Some(sum) if sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(sum.to_lowercase()),
+        _ => bail!("unexpected output of sha256sum: `{}`", line.trim()),
+    }
 }
 
 /// Checks every pinned file; a file with the wrong sum is removed (so the
@@ -82,4 +99,20 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     verify(ctx, &pins)?;
     step.done();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_matches_the_fips_180_examples() {
+        assert_eq!(sha256_of(b"abc").unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(sha256_of(b"").unwrap(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        let file = std::env::temp_dir().join(format!("xtask-sha256-{}", std::process::id()));
+        fs::write(&file, b"abc").unwrap();
+        let sum = sha256(&file);
+        fs::remove_file(&file).ok();
+        assert_eq!(sum.unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
 }

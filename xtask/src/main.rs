@@ -3,11 +3,14 @@
 //! lists the commands; every step skips itself when its output is current.
 
 mod apply;
+#[cfg(any(test, feature = "bench"))]
 mod bench;
 mod build;
 mod cmd;
 mod deps;
+#[cfg(any(test, feature = "bench"))]
 mod e2e;
+#[cfg(any(test, feature = "bench"))]
 mod e2e_matrix;
 mod fetch;
 mod paths;
@@ -16,49 +19,129 @@ mod refresh;
 mod series;
 mod test;
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use anyhow::{bail, Result};
+use std::io::Write;
 
-/// Build and test rustc 1.63 with patchable function entries.
-#[derive(Parser)]
-#[command(name = "x", bin_name = "./x", arg_required_else_help = true)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
+/// The command line, in one place: name, arguments, what it does. `./x`
+/// alone prints this table. Parsed by hand (a dozen words do not need an
+/// argument-parsing crate in every fresh clone's driver build).
+const COMMANDS: &[(&str, &str, &str)] = &[
+    ("build", "[--discard]", "Install, fetch, prepare, apply the series, build stage1 and link the rustup toolchain `pfe`"),
+    ("test", "[--discard] [--exact] [FILTER...]", "Build what is missing, then run the tests (those whose name contains a FILTER); ends with `N passed, N failed`"),
+    ("refresh", "", "Export the commits after the base in the cached tree to `patches/`"),
+    ("deps", "", "Only install the Debian packages every command needs"),
+    ("fetch", "", "Only download the pinned source package and verify its SHA-256 sums"),
+    ("prepare", "", "Only unpack and prepare the base tree as `debian/rules` does"),
+    ("apply", "[--discard]", "Only apply `patches/series` to the cached tree"),
+    ("bench", "", "Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md"),
+];
+
+const DISCARD_HELP: &str = "--discard  throw away uncommitted changes and unexported commits in the cached tree";
+const TEST_HELP: &str = "\
+FILTER     run only the tests whose name contains it (libtest's filters): the Rust
+           tests of `cargo test`, the end-to-end ones among them as `e2e::tests::NAME`;
+           compiletest runs only when a FILTER is part of the name of one of the series'
+           tests, like `[ui] src/test/ui/patchable-function-entry/naked.rs`
+--only F   the same as a FILTER F
+--exact    a FILTER must be the whole name";
+
+fn usage() -> String {
+    let mut text = String::from("Build and test rustc 1.63 with patchable function entries.\n\nUsage: ./x <COMMAND> [ARGS]\n\nCommands:\n");
+    for (name, args, help) in COMMANDS {
+        text.push_str(&format!("  {:<8} {help}\n", name));
+        if !args.is_empty() {
+            text.push_str(&format!("  {:<8}   ./x {name} {args}\n", ""));
+        }
+    }
+    text.push_str("\n`./x <COMMAND> --help` says more about one command.");
+    text
 }
 
-#[derive(Subcommand)]
+fn command_help(name: &str) -> String {
+    let (_, args, help) = COMMANDS.iter().find(|c| c.0 == name).expect("a listed command");
+    let mut text = format!("{help}\n\nUsage: ./x {name} {args}\n");
+    if args.contains("--discard") {
+        text.push_str(&format!("\n{DISCARD_HELP}\n"));
+    }
+    if name == "test" {
+        text.push_str(&format!("{TEST_HELP}\n"));
+    }
+    text
+}
+
 enum Command {
-    /// Install, fetch, prepare, apply the series, build stage1 and link the
-    /// rustup toolchain `pfe`.
     Build(build::Args),
-    /// Build what is missing, then run every test; ends with `N passed, N failed`.
     Test(test::Args),
-    /// Export the commits after the base in the cached tree to `patches/`.
     Refresh,
-    /// Only install the Debian packages the build needs.
     Deps,
-    /// Only download the pinned source package and verify its SHA-256 sums.
     Fetch,
-    /// Only unpack and prepare the base tree as `debian/rules` does.
     Prepare,
-    /// Only apply `patches/series` to the cached tree.
     Apply(apply::Args),
-    /// Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md.
     Bench,
+    /// `--help` or no arguments: print this and exit 0.
+    Help(String),
+}
+
+fn parse(args: &[String]) -> Result<Command> {
+    let Some((name, rest)) = args.split_first() else { return Ok(Command::Help(usage())) };
+    let name = name.as_str();
+    if matches!(name, "-h" | "--help" | "help") {
+        return Ok(Command::Help(usage()));
+    }
+    if !COMMANDS.iter().any(|c| c.0 == name) {
+        bail!("unknown command `{name}`\n\n{}", usage());
+    }
+    if rest.iter().any(|a| a == "-h" || a == "--help") {
+        return Ok(Command::Help(command_help(name)));
+    }
+    let mut discard = false;
+    let mut exact = false;
+    let mut filters = Vec::new();
+    let mut rest = rest.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--discard" if matches!(name, "build" | "test" | "apply") => discard = true,
+            "--exact" if name == "test" => exact = true,
+            "--only" if name == "test" => match rest.next() {
+                Some(f) => filters.push(f.clone()),
+                None => bail!("--only needs a FILTER\n\n{}", command_help(name)),
+            },
+            f if name == "test" && !f.starts_with('-') => filters.push(f.to_string()),
+            other => bail!("`./x {name}` takes no `{other}`\n\n{}", command_help(name)),
+        }
+    }
+    Ok(match name {
+        "build" => Command::Build(build::Args { discard }),
+        "test" => Command::Test(test::Args { discard, exact, filters }),
+        "refresh" => Command::Refresh,
+        "deps" => Command::Deps,
+        "fetch" => Command::Fetch,
+        "prepare" => Command::Prepare,
+        "apply" => Command::Apply(apply::Args { discard }),
+        "bench" => Command::Bench,
+        _ => unreachable!("every listed command is matched"),
+    })
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(err) = run(cli) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = parse(&args).and_then(|command| match command {
+        Command::Help(text) => {
+            // `./x | head` closes the pipe early: not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{text}");
+            Ok(())
+        }
+        command => run(command),
+    });
+    if let Err(err) = result {
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(command: Command) -> Result<()> {
     let ctx = paths::Ctx::new()?;
-    match cli.command {
+    match command {
         Command::Build(args) => build::run(&ctx, &args),
         Command::Test(args) => test::run(&ctx, &args),
         Command::Refresh => refresh::run(&ctx),
@@ -66,6 +149,54 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fetch => fetch::run(&ctx),
         Command::Prepare => prepare::run(&ctx),
         Command::Apply(args) => apply::run(&ctx, &args),
-        Command::Bench => bench::run(&ctx),
+        Command::Bench => bench(&ctx),
+        Command::Help(_) => unreachable!("printed by main"),
+    }
+}
+
+/// `./x bench` links the auditor into the driver (feature `bench`, which
+/// `./x` turns on for this command only); no other command pays for it.
+#[cfg(feature = "bench")]
+fn bench(ctx: &paths::Ctx) -> Result<()> {
+    bench::run(ctx)
+}
+
+#[cfg(not(feature = "bench"))]
+fn bench(_ctx: &paths::Ctx) -> Result<()> {
+    bail!("this driver was built without the feature `bench`: run `./x bench`, which turns it on")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(line: &str) -> Result<Command> {
+        parse(&line.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn no_arguments_lists_every_command() {
+        let Ok(Command::Help(text)) = parsed("") else { panic!("no help") };
+        for (name, _, _) in COMMANDS {
+            assert!(text.contains(&format!("  {name} ")), "{name} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn test_takes_filters_only_and_exact() {
+        let Ok(Command::Test(args)) = parsed("test --discard asm --only e2e::tests::bad_inputs --exact") else {
+            panic!("not a test command")
+        };
+        assert!(args.discard && args.exact);
+        assert_eq!(args.filters, ["asm", "e2e::tests::bad_inputs"]);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_with_the_usage() {
+        for line in ["frobnicate", "build asm", "deps --discard", "test --only", "test --bogus"] {
+            let err = parsed(line).err().unwrap_or_else(|| panic!("`{line}` accepted"));
+            assert!(format!("{err:#}").contains("Usage: ./x"), "`{line}`: {err:#}");
+        }
+        assert!(matches!(parsed("apply --help"), Ok(Command::Help(t)) if t.contains("--discard")));
     }
 }

@@ -2,7 +2,6 @@
 //! `#` comments are allowed; a comment block belongs to the patch after it.
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::Path;
 
@@ -61,16 +60,15 @@ pub fn write_if_changed(path: &Path, content: &[u8]) -> Result<()> {
 /// A digest of the series and every patch it lists, to know when the cached
 /// tree already holds exactly this series.
 pub fn digest(patches: &Path) -> Result<String> {
-    let mut hasher = Sha256::new();
-    hasher.update(fs::read(patches.join("series"))?);
+    let mut stream = fs::read(patches.join("series"))?;
     for entry in read(patches)? {
         let path = patches.join(&entry.name);
         let content = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        hasher.update(entry.name.as_bytes());
-        hasher.update((content.len() as u64).to_le_bytes());
-        hasher.update(&content);
+        stream.extend_from_slice(entry.name.as_bytes());
+        stream.extend_from_slice(&(content.len() as u64).to_le_bytes());
+        stream.extend_from_slice(&content);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    crate::fetch::sha256_of(&stream)
 }
 
 #[cfg(test)]

@@ -1,27 +1,42 @@
-//! `./x test`: builds what is missing, then runs every test of the project —
-//! the driver's own `cargo test`s, the compiletest suites the series adds,
-//! the packagers' quilt check and the end-to-end tests — and ends with
-//! `N passed, N failed`.
+//! `./x test`: builds what is missing, then runs every test of the project
+//! in two harnesses and ends with `N passed, N failed`:
+//!
+//! - libtest: `cargo test --workspace` runs the driver's unit tests and house
+//!   rules, pfe-check's tests, the packagers' quilt check and the end-to-end
+//!   tests with the built toolchain (those two `#[ignore]`d, so a plain
+//!   `cargo test` runs without the cache; `./x test` includes them);
+//! - compiletest: the codegen, assembly and ui tests the series adds, through
+//!   the tree's own `x.py test`.
+//!
+//! Filters are libtest's: a test runs when its name contains one of them
+//! (`--exact`: equals one). Compiletest's names are its own
+//! (`[ui] src/test/ui/patchable-function-entry/naked.rs`); `x.py test` runs
+//! only when a filter names one of the series' tests.
 
 use crate::build;
-use crate::cmd::{self, Step};
-use crate::e2e;
+use crate::cmd::{self, Progress, Step};
 use crate::paths::{Ctx, HOST};
-use crate::prepare;
-use crate::series;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
 use std::fs;
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
-#[derive(clap::Args, Default)]
+#[derive(Default)]
 pub struct Args {
     /// Throw away uncommitted changes and unexported commits in the cached tree.
-    #[arg(long)]
     pub discard: bool,
-    /// Run only the tests whose name contains this (compiletest: its filter).
-    #[arg(long)]
-    pub only: Option<String>,
+    /// A filter must equal a test's name, not be part of it.
+    pub exact: bool,
+    /// Run only the tests whose name contains one of these (all when empty).
+    pub filters: Vec<String>,
+}
+
+impl Args {
+    fn selects(&self, name: &str) -> bool {
+        self.filters.is_empty()
+            || self.filters.iter().any(|f| if self.exact { name == f } else { name.contains(f.as_str()) })
+    }
 }
 
 /// The compiletest suites the series adds to, and the filters (any one
@@ -39,22 +54,6 @@ pub struct Tally {
     pub failures: Vec<String>,
 }
 
-impl Tally {
-    fn record(&mut self, name: &str, result: Result<()>) {
-        match result {
-            Ok(()) => {
-                self.passed += 1;
-                println!("    ok      {name}");
-            }
-            Err(err) => {
-                self.failed += 1;
-                println!("    FAILED  {name}\n{}", indent(&format!("{err:#}")));
-                self.failures.push(name.to_string());
-            }
-        }
-    }
-}
-
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("            {l}")).collect::<Vec<_>>().join("\n")
 }
@@ -63,28 +62,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let started = Instant::now();
     build::run(ctx, &build::Args { discard: args.discard })?;
     let mut tally = Tally::default();
-    let wanted = |name: &str| args.only.as_deref().map_or(true, |f| name.contains(f));
-
-    if wanted("driver") {
-        driver_tests(ctx, &mut tally)?;
-    }
-    compiletest(ctx, args.only.as_deref(), &mut tally)?;
-    if wanted("quilt") {
-        let step = Step::start("the series on top of Debian's patches, with quilt");
-        let result = quilt_check(ctx);
-        tally.record("quilt: series applies after debian/patches/series", result);
-        step.done();
-    }
-    let step = Step::start("end-to-end tests with the built toolchain");
-    for (name, test) in e2e::TESTS {
-        if wanted(name) {
-            tally.record(name, test(ctx));
-        }
-    }
-    step.done();
+    rust_tests(ctx, args, &mut tally)?;
+    compiletest(ctx, args, &mut tally)?;
 
     // Only full runs: a filtered run's time says nothing about `./x test`.
-    if args.only.is_none() {
+    if args.filters.is_empty() {
         build::record_time(ctx, "test", started)?;
     }
     println!("./x test: done in {}", cmd::elapsed(started.elapsed()));
@@ -99,7 +81,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         bail!("{} test(s) failed", tally.failed);
     }
     if tally.passed == 0 {
-        bail!("no test ran");
+        bail!("no test ran (filters: {:?})", args.filters);
     }
     Ok(())
 }
@@ -123,43 +105,168 @@ pub fn parse_results(log: &str) -> (usize, usize) {
     (passed, failed)
 }
 
-/// The driver's and pfe-check's own `cargo test`s (house rules included).
-fn driver_tests(ctx: &Ctx, tally: &mut Tally) -> Result<()> {
-    let step = Step::start("driver unit tests and house rules (cargo test)");
+/// What libtest printed: each test's outcome, in the order they ended, and
+/// the output it captured (`---- NAME stdout ----` sections, shown for
+/// failures and, with `--show-output`, for successes).
+#[derive(Default, Debug)]
+pub struct Libtest {
+    pub outcomes: Vec<(String, bool)>,
+    pub output: BTreeMap<String, String>,
+}
+
+/// A `test NAME ... ok` or `test NAME ... FAILED` line.
+fn outcome_line(line: &str) -> Option<(&str, bool)> {
+    let rest = line.strip_prefix("test ")?;
+    if let Some(name) = rest.strip_suffix(" ... ok") {
+        Some((name, true))
+    } else {
+        rest.strip_suffix(" ... FAILED").map(|name| (name, false))
+    }
+}
+
+pub fn parse_libtest(log: &str) -> Libtest {
+    let mut result = Libtest::default();
+    let mut current: Option<(String, Vec<&str>)> = None;
+    let finish = |current: &mut Option<(String, Vec<&str>)>, result: &mut Libtest| {
+        if let Some((name, mut lines)) = current.take() {
+            while lines.last().map_or(false, |l| l.trim().is_empty()) {
+                lines.pop();
+            }
+            if !lines.is_empty() {
+                result.output.insert(name, lines.join("\n"));
+            }
+        }
+    };
+    for line in log.lines() {
+        if let Some((name, ok)) = outcome_line(line) {
+            result.outcomes.push((name.to_string(), ok));
+        } else if let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----")) {
+            finish(&mut current, &mut result);
+            current = Some((name.to_string(), Vec::new()));
+        } else if line == "successes:" || line == "failures:" || line.starts_with("test result: ") {
+            finish(&mut current, &mut result);
+        } else if let Some((_, lines)) = current.as_mut() {
+            lines.push(line);
+        }
+    }
+    finish(&mut current, &mut result);
+    result
+}
+
+/// Every Rust test of the workspace, in one `cargo test`: the driver's unit
+/// tests and house rules, pfe-check's, the quilt check and the end-to-end
+/// tests (the last two `#[ignore]`d for a plain `cargo test`).
+fn rust_tests(ctx: &Ctx, args: &Args, tally: &mut Tally) -> Result<()> {
+    let step = Step::start("Rust tests (cargo test): driver, house rules, pfe-check, quilt check, end-to-end");
     let log = ctx.logs().join("cargo-test.log");
+    let mut cargo = cmd::cargo();
+    cargo
+        .args(["test", "--workspace", "--no-fail-fast", "--manifest-path"])
+        .arg(ctx.root.join("Cargo.toml"))
+        .args(["--", "--include-ignored", "--show-output"]);
+    if args.exact {
+        cargo.arg("--exact");
+    }
+    cargo.args(&args.filters);
     let result = cmd::run_logged(
-        Command::new("cargo")
-            .args(["test", "--workspace", "--manifest-path"])
-            .arg(ctx.root.join("Cargo.toml")),
+        &mut cargo,
         "cargo test",
         &log,
-        None,
+        Some(Progress { counts: |l| outcome_line(l).is_some(), total: None, unit: "tests done" }),
     );
     let text = fs::read_to_string(&log).unwrap_or_default();
-    let (passed, failed) = parse_results(&text);
-    tally.passed += passed;
-    tally.failed += failed;
-    println!("    {passed} passed, {failed} failed (log: {})", log.display());
-    if let Err(err) = result {
-        if failed == 0 {
-            tally.record("driver: cargo test", Err(err));
+    let libtest = parse_libtest(&text);
+    for (name, ok) in &libtest.outcomes {
+        println!("    {}  {name}", if *ok { "ok    " } else { "FAILED" });
+        if let Some(output) = libtest.output.get(name) {
+            println!("{}", indent(output));
+        }
+        if *ok {
+            tally.passed += 1;
         } else {
-            tally.failures.push(format!("driver: cargo test ({failed} failed, see {})", log.display()));
+            tally.failed += 1;
+            tally.failures.push(name.clone());
+        }
+    }
+    println!("    log: {}", log.display());
+    if let Err(err) = result {
+        // A failed test is counted above; anything else (the build, a
+        // crash of a test binary) is one more failure.
+        if libtest.outcomes.iter().all(|(_, ok)| *ok) {
+            println!("    FAILED  cargo test\n{}", indent(&format!("{err:#}")));
+            tally.failed += 1;
+            tally.failures.push("cargo test".to_string());
         }
     }
     step.done();
     Ok(())
 }
 
+/// The names compiletest gives the series' tests (`[mode] path` and
+/// `[mode] path#revision`), with the filter that selects each in `x.py
+/// test`: its path, plus `#revision` for one revision.
+pub fn series_compiletests(src: &Path) -> Result<Vec<(String, String)>> {
+    fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) -> Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, files)?;
+            } else if path.extension().map_or(false, |e| e == "rs") {
+                files.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut tests = Vec::new();
+    for suite in SUITES {
+        let mode = suite.rsplit('/').next().unwrap_or(suite);
+        let mut files = Vec::new();
+        walk(&src.join(suite), &mut files)?;
+        files.sort();
+        for file in files {
+            let path = file.strip_prefix(src)?.to_string_lossy().into_owned();
+            if !FILTER.split_whitespace().any(|f| path.contains(f)) {
+                continue;
+            }
+            let text = fs::read_to_string(&file)?;
+            // Compiletest adds up every `// revisions:` line.
+            let revisions: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("// revisions:"))
+                .flat_map(str::split_whitespace)
+                .collect();
+            for rev in &revisions {
+                tests.push((format!("[{mode}] {path}#{rev}"), format!("{path}#{rev}")));
+            }
+            if revisions.is_empty() {
+                tests.push((format!("[{mode}] {path}"), path));
+            }
+        }
+    }
+    Ok(tests)
+}
+
 /// The codegen, assembly and ui tests of the series, through the tree's own
-/// `x.py test --stage 1`.
-fn compiletest(ctx: &Ctx, only: Option<&str>, tally: &mut Tally) -> Result<()> {
-    let step = Step::start("compiletest: codegen, assembly and ui tests of the series");
-    let log = ctx.logs().join("compiletest.log");
-    let filter = match only {
-        Some(f) => f.to_string(),
-        None => FILTER.to_string(),
+/// `x.py test --stage 1`; with filters, only the tests they name (no
+/// `x.py` at all when they name none).
+fn compiletest(ctx: &Ctx, args: &Args, tally: &mut Tally) -> Result<()> {
+    let what = "compiletest: codegen, assembly and ui tests of the series";
+    let filter = if args.filters.is_empty() {
+        FILTER.to_string()
+    } else {
+        let chosen: Vec<String> = series_compiletests(&ctx.src())?
+            .into_iter()
+            .filter(|(name, _)| args.selects(name))
+            .map(|(_, filter)| filter)
+            .collect();
+        if chosen.is_empty() {
+            Step::skip(what, "the filters name none of its tests");
+            return Ok(());
+        }
+        chosen.join(" ")
     };
+    let step = Step::start(what);
+    let log = ctx.logs().join("compiletest.log");
     let result = cmd::run_logged(
         build::xpy(ctx)
             .args(["test", "--stage", "1", "--force-rerun", "--target", HOST])
@@ -179,40 +286,145 @@ fn compiletest(ctx: &Ctx, only: Option<&str>, tally: &mut Tally) -> Result<()> {
         }
     }
     println!("    {passed} passed, {failed} failed (log: {})", log.display());
-    match result {
-        Err(err) if failed == 0 => tally.record("compiletest", Err(err)),
-        _ if passed + failed == 0 && only.is_none() => {
-            tally.record("compiletest", Err(anyhow::anyhow!("no compiletest test ran")))
-        }
-        _ => {}
+    let problem = match result {
+        Err(err) if failed == 0 => Some(format!("{err:#}")),
+        _ if passed + failed == 0 => Some("no compiletest test ran".to_string()),
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        println!("    FAILED  compiletest\n{}", indent(&problem));
+        tally.failed += 1;
+        tally.failures.push("compiletest".to_string());
     }
     step.done();
     Ok(())
 }
 
-/// What a distribution packager does: a fresh Debian tree, our patches
-/// appended to `debian/patches/series`, `quilt push -a`.
-fn quilt_check(ctx: &Ctx) -> Result<()> {
-    let dir = ctx.cache.join("quilt-check");
-    if dir.exists() {
+/// The error of a failed libtest test that returns `Result<(), Failure>`:
+/// libtest prints it with `Debug`, here the error and its causes as the
+/// rest of the driver prints them (anyhow's own `Debug` adds a backtrace
+/// whenever `RUST_BACKTRACE` is set).
+#[cfg(test)]
+pub struct Failure(pub anyhow::Error);
+
+#[cfg(test)]
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{paths::Ctx, prepare, series};
+    use anyhow::Context;
+
+    /// What a distribution packager does: a fresh Debian tree, our patches
+    /// appended to `debian/patches/series`, `quilt push -a`.
+    #[test]
+    #[ignore = "needs the cache's source package: ./x test runs it"]
+    fn quilt_series_applies_after_debian_patches() -> Result<(), Failure> {
+        quilt_check().map_err(Failure)
+    }
+
+    fn quilt_check() -> Result<()> {
+        let ctx = Ctx::new()?;
+        let dir = ctx.cache.join("quilt-check");
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        let tree = prepare::unpack(&ctx, &dir)?;
+        let debian_patches = tree.join("debian/patches");
+        let mut listing = fs::read_to_string(debian_patches.join("series"))?;
+        listing.push_str("\n# rustc-pfe: patchable function entries\n");
+        for entry in series::read(&ctx.patches())? {
+            fs::copy(ctx.patches().join(&entry.name), debian_patches.join(&entry.name))
+                .with_context(|| format!("copying {}", entry.name))?;
+            listing.push_str(&entry.name);
+            listing.push('\n');
+        }
+        fs::write(debian_patches.join("series"), listing)?;
+        let out = prepare::quilt_push(&tree)?;
+        let last = series::read(&ctx.patches())?.last().map(|e| e.name.clone()).unwrap_or_default();
+        if !out.contains(&format!("Now at patch debian/patches/{last}")) {
+            bail!("quilt did not end at {last}:\n{}", cmd::tail(&out, 10));
+        }
         fs::remove_dir_all(&dir)?;
+        Ok(())
     }
-    let tree = prepare::unpack(ctx, &dir)?;
-    let debian_patches = tree.join("debian/patches");
-    let mut listing = fs::read_to_string(debian_patches.join("series"))?;
-    listing.push_str("\n# rustc-pfe: patchable function entries\n");
-    for entry in series::read(&ctx.patches())? {
-        fs::copy(ctx.patches().join(&entry.name), debian_patches.join(&entry.name))
-            .with_context(|| format!("copying {}", entry.name))?;
-        listing.push_str(&entry.name);
-        listing.push('\n');
+
+    const LOG: &str = "\
+running 3 tests
+test series::tests::a ... ok
+test e2e::tests::b ... FAILED
+test e2e::tests::c ... ok
+
+successes:
+
+---- e2e::tests::c stdout ----
+            14 configurations compared
+
+successes:
+    e2e::tests::c
+
+failures:
+
+---- e2e::tests::b stdout ----
+Error: rustc differs from clang-14
+
+failures:
+    e2e::tests::b
+
+test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s
+";
+
+    #[test]
+    fn libtest_outcomes_and_output() {
+        let parsed = parse_libtest(LOG);
+        assert_eq!(
+            parsed.outcomes,
+            [("series::tests::a".to_string(), true), ("e2e::tests::b".to_string(), false), ("e2e::tests::c".to_string(), true)]
+        );
+        assert_eq!(parsed.output["e2e::tests::b"], "Error: rustc differs from clang-14");
+        assert_eq!(parsed.output["e2e::tests::c"], "            14 configurations compared");
+        assert!(!parsed.output.contains_key("series::tests::a"));
+        assert_eq!(parse_results(LOG), (2, 1));
     }
-    fs::write(debian_patches.join("series"), listing)?;
-    let out = prepare::quilt_push(&tree)?;
-    let last = series::read(&ctx.patches())?.last().map(|e| e.name.clone()).unwrap_or_default();
-    if !out.contains(&format!("Now at patch debian/patches/{last}")) {
-        bail!("quilt did not end at {last}:\n{}", cmd::tail(&out, 10));
+
+    #[test]
+    fn filters_select_by_part_or_whole_name() {
+        let args = |exact, filters: &[&str]| Args { discard: false, exact, filters: filters.iter().map(|f| f.to_string()).collect() };
+        assert!(args(false, &[]).selects("anything"));
+        assert!(args(false, &["naked"]).selects("[ui] src/test/ui/patchable-function-entry/naked.rs"));
+        assert!(!args(false, &["asm_3_2"]).selects("[ui] src/test/ui/patchable-function-entry/naked.rs"));
+        assert!(!args(true, &["naked.rs"]).selects("[ui] src/test/ui/patchable-function-entry/naked.rs"));
+        assert!(args(true, &["e2e::tests::asm_3_2"]).selects("e2e::tests::asm_3_2"));
     }
-    fs::remove_dir_all(&dir)?;
-    Ok(())
+
+    #[test]
+    fn compiletest_names_with_revisions() -> Result<()> {
+        let src = std::env::temp_dir().join(format!("xtask-compiletest-{}", std::process::id()));
+        for suite in SUITES {
+            fs::create_dir_all(src.join(suite).join("patchable-function-entry"))?;
+        }
+        fs::write(src.join("src/test/ui/patchable-function-entry/flag.rs"), "// revisions: a\n// revisions: b\n")?;
+        fs::write(src.join("src/test/codegen/patchable-function-entry/attr.rs"), "// compile-flags: -O\n")?;
+        fs::write(src.join("src/test/codegen/instrument-mcount.rs"), "")?;
+        fs::write(src.join("src/test/codegen/unrelated.rs"), "")?;
+        let tests = series_compiletests(&src);
+        fs::remove_dir_all(&src)?;
+        let names: Vec<(String, String)> = tests?;
+        let pairs: Vec<(&str, &str)> = names.iter().map(|(n, f)| (n.as_str(), f.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("[codegen] src/test/codegen/instrument-mcount.rs", "src/test/codegen/instrument-mcount.rs"),
+                ("[codegen] src/test/codegen/patchable-function-entry/attr.rs", "src/test/codegen/patchable-function-entry/attr.rs"),
+                ("[ui] src/test/ui/patchable-function-entry/flag.rs#a", "src/test/ui/patchable-function-entry/flag.rs#a"),
+                ("[ui] src/test/ui/patchable-function-entry/flag.rs#b", "src/test/ui/patchable-function-entry/flag.rs#b"),
+            ]
+        );
+        Ok(())
+    }
 }
