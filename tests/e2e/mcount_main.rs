@@ -1,15 +1,22 @@
-// The mcount test: `small` (here) and `mcount_dep::small` (another crate) are
-// inlined twice each into `outer`, which must still call mcount exactly once, at
-// every optimization and LTO setting.
-#[inline]
-fn small(x: u32) -> u32 {
-    x.rotate_left(5).wrapping_add(0x9e37_79b9)
+// The mcount test: `outer` inlines small functions twice each, from its own crate
+// (`helpers::small`, in another codegen unit, so inlined by ThinLTO) and from another
+// crate (inlined everywhere, or only under LTO). However it is built, `outer` must
+// call mcount exactly once: every inlined body is instrumented only where it ends up.
+mod helpers {
+    pub fn small(x: u32) -> u32 {
+        x.rotate_left(5).wrapping_add(0x9e37_79b9)
+    }
 }
 
 #[inline(never)]
 #[no_mangle]
 pub fn outer(a: u32, b: u32) -> u32 {
-    small(a) ^ small(b) ^ mcount_dep::small(a) ^ mcount_dep::small(b)
+    helpers::small(a)
+        ^ helpers::small(b)
+        ^ mcount_dep::small(a)
+        ^ mcount_dep::small(b)
+        ^ mcount_dep::small_inline(a)
+        ^ mcount_dep::small_inline(b)
 }
 
 fn main() {
