@@ -199,10 +199,13 @@ fn link(ctx: &Ctx) -> Result<()> {
     let bin = dir.join("bin");
     // Debian's cargo 1.65 fits rustc 1.63 (a newer cargo asks it for
     // options it does not have); its sparse registry support is unstable.
+    // RUSTDOC too: cargo otherwise runs the first `rustdoc` in PATH (rustup's
+    // proxy for its default toolchain) on rlibs of this rustc.
     let cargo = "#!/bin/sh\n\
         # cargo for the pfe toolchain: Debian's cargo 1.65 with the sparse registry.\n\
         : \"${RUSTC:=$(dirname \"$(readlink -f \"$0\")\")/rustc}\"\n\
-        export RUSTC\n\
+        : \"${RUSTDOC:=$(dirname \"$(readlink -f \"$0\")\")/rustdoc}\"\n\
+        export RUSTC RUSTDOC\n\
         export CARGO_UNSTABLE_SPARSE_REGISTRY=true\n\
         export CARGO_REGISTRIES_CRATES_IO_PROTOCOL=sparse\n\
         export __CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=nightly\n\
