@@ -9,6 +9,7 @@ mod cmd;
 mod deps;
 mod e2e;
 mod fetch;
+mod kernel;
 mod paths;
 mod prepare;
 mod refresh;
@@ -45,6 +46,9 @@ enum Command {
     Apply(apply::Args),
     /// Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md.
     Bench,
+    /// Build Debian's Linux 6.1 with the toolchain (=16,16, 16-aligned), audit
+    /// its Rust objects with pfe-check, boot it in qemu until the Rust sample prints.
+    Kernel(kernel::Args),
 }
 
 fn main() {
@@ -66,5 +70,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prepare => prepare::run(&ctx),
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Bench => bench::run(&ctx),
+        Command::Kernel(args) => kernel::run(&ctx, &args),
     }
 }
