@@ -3,8 +3,8 @@
 //! Rust minimal sample built in, built with the x86 call-padding shape
 //! (`=16,16`, functions 16-aligned), every rustc-built object audited with
 //! the toolchain's `pfe-check`, and booted under `qemu-system-x86_64` (TCG)
-//! until the sample prints. Not part of `./x test`: a cold kernel build takes
-//! about a quarter of an hour on two cores.
+//! until the sample prints. Not part of `./x test`: a cold run takes about
+//! 4 minutes on two cores (docs/KERNEL.md has the measured figures).
 //!
 //! It uses the toolchain `./x build` left in the cache and never builds one.
 //! The kernel tree is unpacked once and never edited: the build goes to its
