@@ -41,7 +41,7 @@ pub const PACKAGES: &[&str] = &[
 const SRC_LIST: &str = "/etc/apt/sources.list.d/rustc-pfe-src.sources";
 
 pub fn run(_ctx: &Ctx) -> Result<()> {
-    let missing = missing_packages()?;
+    let missing = missing_packages(PACKAGES)?;
     let need_src = !has_deb_src()?;
     if missing.is_empty() && !need_src {
         Step::skip("install Debian packages", "all installed and deb-src present");
@@ -51,8 +51,7 @@ pub fn run(_ctx: &Ctx) -> Result<()> {
     if which("apt-get").is_none() {
         bail!("apt-get not found: the build needs a Debian 12 system (packages: {})", PACKAGES.join(" "));
     }
-    let uid = cmd::output(Command::new("id").arg("-u"))?;
-    if uid.trim() != "0" {
+    if !is_root()? {
         bail!(
             "installing packages needs root; run as root, or install them yourself:\n  \
              apt-get install {}\nand add deb-src entries for apt-get source",
@@ -69,16 +68,41 @@ pub fn run(_ctx: &Ctx) -> Result<()> {
     }
     cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
     if !missing.is_empty() {
-        println!("    installing: {}", missing.join(" "));
-        cmd::run(
-            Command::new("apt-get")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .args(["install", "-y", "-q", "--no-install-recommends"])
-                .args(&missing),
-        )?;
+        apt_install(&missing)?;
     }
     step.done();
     Ok(())
+}
+
+/// Installs those of `packages` that are missing, for a command with needs
+/// beyond the build's (`./x kernel`); `step` names it.
+pub fn install(step: &str, packages: &[&str]) -> Result<()> {
+    let missing = missing_packages(packages)?;
+    if missing.is_empty() {
+        Step::skip(step, "all installed");
+        return Ok(());
+    }
+    let step = Step::start(step);
+    if which("apt-get").is_none() || !is_root()? {
+        bail!("missing packages; install them (as root) with:\n  apt-get install {}", missing.join(" "));
+    }
+    apt_install(&missing)?;
+    step.done();
+    Ok(())
+}
+
+fn is_root() -> Result<bool> {
+    Ok(cmd::output(Command::new("id").arg("-u"))?.trim() == "0")
+}
+
+fn apt_install(missing: &[String]) -> Result<()> {
+    println!("    installing: {}", missing.join(" "));
+    cmd::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(missing),
+    )
 }
 
 pub fn which(program: &str) -> Option<std::path::PathBuf> {
@@ -86,17 +110,17 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
 
-fn missing_packages() -> Result<Vec<String>> {
+fn missing_packages(packages: &[&str]) -> Result<Vec<String>> {
     if which("dpkg-query").is_none() {
-        return Ok(PACKAGES.iter().map(|p| p.to_string()).collect());
+        return Ok(packages.iter().map(|p| p.to_string()).collect());
     }
     let out = Command::new("dpkg-query")
         .args(["-W", "-f=${Package} ${db:Status-Status}\n"])
-        .args(PACKAGES)
+        .args(packages)
         .output()
         .context("cannot run dpkg-query")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok(PACKAGES
+    Ok(packages
         .iter()
         .filter(|p| !text.lines().any(|l| l == format!("{p} installed")))
         .map(|p| p.to_string())

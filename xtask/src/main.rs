@@ -13,6 +13,7 @@ mod e2e;
 #[cfg(any(test, feature = "bench"))]
 mod e2e_matrix;
 mod fetch;
+mod kernel;
 mod paths;
 mod prepare;
 mod refresh;
@@ -34,6 +35,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("prepare", "", "Only unpack and prepare the base tree as `debian/rules` does"),
     ("apply", "[--discard]", "Only apply `patches/series` to the cached tree"),
     ("bench", "", "Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md"),
+    ("kernel", "[--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain (=16,16, 16-aligned), audit its Rust objects with pfe-check, boot it in qemu until the Rust sample prints"),
 ];
 
 const DISCARD_HELP: &str = "--discard  throw away uncommitted changes and unexported commits in the cached tree";
@@ -78,6 +80,7 @@ enum Command {
     Prepare,
     Apply(apply::Args),
     Bench,
+    Kernel(kernel::Args),
     /// `--help` or no arguments: print this and exit 0.
     Help(String),
 }
@@ -97,6 +100,7 @@ fn parse(args: &[String]) -> Result<Command> {
     let mut discard = false;
     let mut exact = false;
     let mut filters = Vec::new();
+    let mut kernel = kernel::Args::default();
     let mut rest = rest.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -107,6 +111,8 @@ fn parse(args: &[String]) -> Result<Command> {
                 None => bail!("--only needs a FILTER\n\n{}", command_help(name)),
             },
             f if name == "test" && !f.starts_with('-') => filters.push(f.to_string()),
+            "--jobs" | "-j" if name == "kernel" => kernel.jobs = number(rest.next(), arg, name)?,
+            "--boot-timeout" if name == "kernel" => kernel.boot_timeout = number(rest.next(), arg, name)?,
             other => bail!("`./x {name}` takes no `{other}`\n\n{}", command_help(name)),
         }
     }
@@ -119,6 +125,7 @@ fn parse(args: &[String]) -> Result<Command> {
         "prepare" => Command::Prepare,
         "apply" => Command::Apply(apply::Args { discard }),
         "bench" => Command::Bench,
+        "kernel" => Command::Kernel(kernel),
         _ => unreachable!("every listed command is matched"),
     })
 }
@@ -150,7 +157,16 @@ fn run(command: Command) -> Result<()> {
         Command::Prepare => prepare::run(&ctx),
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Bench => bench(&ctx),
+        Command::Kernel(args) => kernel::run(&ctx, &args),
         Command::Help(_) => unreachable!("printed by main"),
+    }
+}
+
+/// The number after an option such as `--jobs`.
+fn number<T: std::str::FromStr>(value: Option<&String>, option: &str, command: &str) -> Result<T> {
+    match value.and_then(|v| v.parse().ok()) {
+        Some(n) => Ok(n),
+        None => bail!("{option} needs a number\n\n{}", command_help(command)),
     }
 }
 
