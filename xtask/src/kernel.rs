@@ -467,10 +467,8 @@ fn rustc_objects(dir: &Path, rustc: &Path) -> Result<Vec<PathBuf>> {
 
 /// Every rustc-built object of the kernel (`rust/*.o`, `samples/rust/*.o`)
 /// through the toolchain's `pfe-check --expect 16,16`: every function 16
-/// nops before its symbol, none after, one record at the pad. Alignment with
-/// `--align 16` when this pfe-check has it; otherwise checked here from the
-/// objects (with `--expect 16,16` met, each patch site is 16 bytes before
-/// its symbol).
+/// nops before its symbol, none after, one record at the pad, and with
+/// `--align 16` every patch site 16-aligned.
 fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain) -> Result<Audit> {
     let step = Step::start(&format!("audit the rustc-built objects (pfe-check --expect {EXPECT})"));
     let mut objects = Vec::new();
