@@ -15,6 +15,7 @@ mod e2e_matrix;
 mod fetch;
 mod kernel;
 mod paths;
+mod prefixes;
 mod prepare;
 mod refresh;
 mod series;
@@ -35,6 +36,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("prepare", "", "Only unpack and prepare the base tree as `debian/rules` does"),
     ("apply", "[--discard]", "Only apply `patches/series` to the cached tree"),
     ("bench", "", "Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md"),
+    ("check-prefixes", "", "Check every prefix of the series with `x.py check` of the compiler, in a worktree of its own"),
     ("kernel", "[--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain (=16,16, 16-aligned), audit its Rust objects with pfe-check, boot it in qemu until the Rust sample prints"),
 ];
 
@@ -50,9 +52,9 @@ FILTER     run only the tests whose name contains it (libtest's filters): the Ru
 fn usage() -> String {
     let mut text = String::from("Build and test rustc 1.63 with patchable function entries.\n\nUsage: ./x <COMMAND> [ARGS]\n\nCommands:\n");
     for (name, args, help) in COMMANDS {
-        text.push_str(&format!("  {:<8} {help}\n", name));
+        text.push_str(&format!("  {:<14} {help}\n", name));
         if !args.is_empty() {
-            text.push_str(&format!("  {:<8}   ./x {name} {args}\n", ""));
+            text.push_str(&format!("  {:<14}   ./x {name} {args}\n", ""));
         }
     }
     text.push_str("\n`./x <COMMAND> --help` says more about one command.");
@@ -81,6 +83,7 @@ enum Command {
     Apply(apply::Args),
     Bench,
     Kernel(kernel::Args),
+    CheckPrefixes,
     /// `--help` or no arguments: print this and exit 0.
     Help(String),
 }
@@ -126,6 +129,7 @@ fn parse(args: &[String]) -> Result<Command> {
         "apply" => Command::Apply(apply::Args { discard }),
         "bench" => Command::Bench,
         "kernel" => Command::Kernel(kernel),
+        "check-prefixes" => Command::CheckPrefixes,
         _ => unreachable!("every listed command is matched"),
     })
 }
@@ -158,6 +162,7 @@ fn run(command: Command) -> Result<()> {
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Bench => bench(&ctx),
         Command::Kernel(args) => kernel::run(&ctx, &args),
+        Command::CheckPrefixes => prefixes::run(&ctx),
         Command::Help(_) => unreachable!("printed by main"),
     }
 }
