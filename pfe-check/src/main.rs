@@ -116,7 +116,28 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed> {
     Ok(Parsed::Run(cli))
 }
 
+/// Rust ignores SIGPIPE, so `pfe-check ... | head` used to panic ("failed
+/// printing to stdout: Broken pipe") once `head` had read enough. Like the
+/// C tools it is used next to, pfe-check now just stops there.
+#[cfg(unix)]
+fn default_sigpipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: restores the default action of one signal before any thread
+    // starts; no handler runs Rust code.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn default_sigpipe() {}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let cli = match parse(std::env::args().skip(1)) {
         Ok(Parsed::Run(cli)) => cli,
         Ok(Parsed::Print(text)) => {
