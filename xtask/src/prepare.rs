@@ -53,9 +53,11 @@ pub fn unpack(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
 
 /// `quilt push -a` of `debian/patches/series` in `tree`.
 pub fn quilt_push(tree: &Path) -> Result<String> {
+    // No fuzz, as dpkg-source applies a 3.0 (quilt) package's patches: a
+    // patch that only applies with fuzz would break the packagers' build.
     cmd::output(
         Command::new("quilt")
-            .args(["push", "-a", "-q"])
+            .args(["push", "-a", "-q", "--fuzz=0"])
             .env("QUILT_PATCHES", "debian/patches")
             .env("QUILT_PC", ".pc")
             .current_dir(tree),
