@@ -164,6 +164,98 @@ mod house_rules {
         }
     }
 
+    /// Tidy's style rules (`src/tools/tidy/src/style.rs` of the pinned tree)
+    /// on every line the series adds: tidy itself cannot run in Debian's
+    /// prepared tree (its dependency check panics on the pruned vendor
+    /// directory before the style check starts). The rules: no tab, no
+    /// trailing whitespace in `.rs`, `.py`, `.js`, `.sh`, `.c`, `.cpp`, `.h`,
+    /// `.md`; at most 100 columns, except in Markdown, in Rust files rustfmt
+    /// formats (all but `src/test/` and `src/doc/book/`), in files that say
+    /// `ignore-tidy-linelength`, and on the lines tidy exempts (compiletest's
+    /// `//~` annotations, lines containing `// CHECK`, `// compile-flags`,
+    /// `// error-pattern`, ..., and long URLs).
+    pub(crate) fn tidy_style_violations(patch: &str) -> Vec<String> {
+        const EXTENSIONS: &[&str] = &[".rs", ".py", ".js", ".sh", ".c", ".cpp", ".h", ".md"];
+        const EXEMPT: &[&str] = &[
+            "// @!has", "// @has", "// @matches", "// CHECK", "// EMIT_MIR", "// compile-flags",
+            "// error-pattern", "// gdb", "// lldb", "// cdb", "// normalize-stderr-test",
+        ];
+        let annotation = |line: &str| {
+            // `\s*//(\[.*\])?~.*` in tidy and compiletest.
+            let t = line.trim_start();
+            t.strip_prefix("//").map_or(false, |r| {
+                r.starts_with('~') || (r.starts_with('[') && r.find("]~").is_some())
+            })
+        };
+        // Files whose added lines turn the length rule off.
+        let mut ignore_length = BTreeSet::new();
+        let mut file = String::new();
+        for line in patch.lines() {
+            if let Some(path) = line.strip_prefix("+++ b/") {
+                file = path.to_string();
+            } else if line.starts_with('+') && line.contains("ignore-tidy-linelength") {
+                ignore_length.insert(file.clone());
+            }
+        }
+        let mut bad = Vec::new();
+        let mut file = String::new();
+        for line in patch.lines() {
+            if let Some(path) = line.strip_prefix("+++ ") {
+                file = path.strip_prefix("b/").unwrap_or(path).to_string();
+                continue;
+            }
+            let Some(added) = line.strip_prefix('+') else { continue };
+            if !EXTENSIONS.iter().any(|e| file.ends_with(e)) {
+                continue;
+            }
+            let what = if added.contains('\t') {
+                Some("tab character".to_string())
+            } else if added.ends_with(' ') {
+                Some("trailing whitespace".to_string())
+            } else {
+                let rustfmt = file.ends_with(".rs")
+                    && !file.starts_with("src/test/")
+                    && !file.starts_with("src/doc/book/");
+                let long = added.chars().count() > 100;
+                let exempt = file.ends_with(".md")
+                    || rustfmt
+                    || ignore_length.contains(&file)
+                    || annotation(added)
+                    || EXEMPT.iter().any(|e| added.contains(e))
+                    || (added.contains("http://") || added.contains("https://"))
+                        && !added.trim().contains(' ');
+                (long && !exempt).then(|| format!("{} columns", added.chars().count()))
+            };
+            if let Some(what) = what {
+                bad.push(format!("{file}: {what}: {added}"));
+            }
+        }
+        bad
+    }
+
+    #[test]
+    fn every_added_line_keeps_tidys_style_rules() {
+        let mut bad = Vec::new();
+        for name in patch_files() {
+            let text = fs::read_to_string(patches().join(&name)).unwrap();
+            bad.extend(tidy_style_violations(&text).into_iter().map(|b| format!("{name}: {b}")));
+        }
+        assert!(bad.is_empty(), "{} lines tidy would reject:\n{}", bad.len(), bad.join("\n"));
+    }
+
+    #[test]
+    fn tidy_rules_catch_what_tidy_catches() {
+        let long = format!("+// PREFIX-DAG: {}", "x".repeat(100));
+        let patch = format!(
+            "+++ b/src/test/codegen/a.rs\n{long}\n+// CHECK: {0}\n+//~^ ERROR {0}\n+x\t\n+y \n\
+             +++ b/compiler/rustc_session/src/lib.rs\n+{0}\n+++ b/src/doc/a.md\n+{0}\n",
+            "x".repeat(120)
+        );
+        let bad = tidy_style_violations(&patch);
+        assert_eq!(bad.len(), 3, "{bad:#?}");
+        assert!(bad[0].contains("columns") && bad[1].contains("tab") && bad[2].contains("trailing"));
+    }
+
     #[test]
     fn message_parses_subject_and_body() {
         let patch = "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n\
