@@ -9,7 +9,7 @@ use crate::cmd;
 use crate::e2e_matrix::{
     cargo_test_and_doc, core_kernel_aarch64, core_kernel_riscv64, core_kernel_x86_64, core_kernel_x86_64_os,
     differential_nonleaf_aarch64, differential_nonleaf_i686, differential_nonleaf_riscv64,
-    differential_nonleaf_x86_64, every_target, mcount_once,
+    differential_nonleaf_x86_64, every_target, made_up_functions, mcount_once,
 };
 use crate::paths::{Ctx, TOOLCHAIN};
 use anyhow::{bail, ensure, Context, Result};
@@ -64,6 +64,7 @@ e2e_tests! {
     core_kernel_x86_64_os: "library/core x86_64 =16,16 aligned 16 (opt-level=s): padded, recorded, aligned",
     core_kernel_aarch64: "library/core aarch64 =4,2 aligned 8: padded, recorded, every site aligned",
     core_kernel_riscv64: "library/core riscv64 =4 aligned 4: padded, recorded, every site aligned",
+    made_up_functions: "the C main and the allocator shim are padded and aligned too",
 }
 
 pub(crate) fn source(ctx: &Ctx, name: &str) -> PathBuf {

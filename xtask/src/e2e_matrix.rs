@@ -435,3 +435,39 @@ pub fn core_kernel_aarch64(ctx: &Ctx) -> Result<()> {
 pub fn core_kernel_riscv64(ctx: &Ctx) -> Result<()> {
     core_kernel(ctx, "riscv64gc-unknown-linux-gnu", "4", 4, &[], true)
 }
+
+/// The functions rustc makes up rather than code-generates from MIR (the C
+/// `main`, the allocator shim) get the padding and the alignment too: in an
+/// executable built with `=16,16` and `-Z min-function-alignment=64`, each is
+/// preceded by 16 nops, recorded once, its patch site 64-aligned.
+pub fn made_up_functions(ctx: &Ctx) -> Result<()> {
+    let dir = scratch(ctx, "made-up")?;
+    let exe = dir.join("made_up");
+    cmd::output(
+        rustc(ctx)
+            .args(["-O", "-Zpatchable-function-entry=16,16", "-Zmin-function-alignment=64", "-o"])
+            .arg(&exe)
+            .arg(source(ctx, "made_up.rs")),
+    )?;
+    cmd::output(&mut Command::new(&exe))?;
+    let reports = reports(&exe)?;
+    let mut seen = Vec::new();
+    for name in ["main", "__rust_alloc", "__rust_dealloc", "__rust_realloc", "__rust_alloc_zeroed"] {
+        let f = reports
+            .iter()
+            .flat_map(|r| &r.functions)
+            .find(|f| f.name == name)
+            .with_context(|| format!("no `{name}` in {}", exe.display()))?;
+        ensure!(
+            f.prefix_nops == 16 && f.entry_nops == 0 && f.records == 1,
+            "{name}: {} nops before, {} after, {} records",
+            f.prefix_nops,
+            f.entry_nops,
+            f.records
+        );
+        ensure!(f.site_alignment.map_or(false, |a| a >= 64), "{name}: patch site aligned to {:?}", f.site_alignment);
+        seen.push(name);
+    }
+    println!("            padded =16,16, recorded, patch site 64-aligned: {}", seen.join(", "));
+    Ok(())
+}
