@@ -248,8 +248,25 @@ pub fn reports(path: &std::path::Path) -> Result<Vec<pfe_check::Report>> {
     pfe_check::analyze(&path.to_string_lossy(), &data)
 }
 
-fn function<'a>(reports: &'a [pfe_check::Report], name: &str) -> Option<&'a pfe_check::Function> {
+pub(crate) fn function<'a>(reports: &'a [pfe_check::Report], name: &str) -> Option<&'a pfe_check::Function> {
     reports.iter().flat_map(|r| &r.functions).find(|f| f.name == name)
+}
+
+/// What pfe-check reads of `f` in the object `path`: its pad, landing pad,
+/// records and where they point, and the record sections' flags; the
+/// differential tests compare it between compilers.
+pub(crate) fn shape_of(path: &std::path::Path) -> Result<String> {
+    let reports = reports(path)?;
+    let f = function(&reports, "f").with_context(|| format!("no `f` in {}", path.display()))?;
+    let flags: Vec<&str> = reports[0].record_sections.iter().map(|s| s.flags.as_str()).collect();
+    Ok(format!(
+        "pad {} landing {} records {} at {:?} section flags {:?}",
+        f.pad,
+        f.landing_pad.unwrap_or("-"),
+        f.records,
+        f.record_offset,
+        flags
+    ))
 }
 
 /// The shapes the kernel and GCC/Clang users pass: `N` or `N,M`.
@@ -291,19 +308,6 @@ fn differential(ctx: &Ctx, target: &str, clang_target: &str, gcc: &str, landing:
                 gc.arg(landing.1);
             }
             cmd::output(gc.arg(source(ctx, "entry.c")))?;
-            let shape_of = |path: &std::path::Path| -> Result<String> {
-                let reports = reports(path)?;
-                let f = function(&reports, "f").with_context(|| format!("no `f` in {}", path.display()))?;
-                let flags: Vec<&str> = reports[0].record_sections.iter().map(|s| s.flags.as_str()).collect();
-                Ok(format!(
-                    "pad {} landing {} records {} at {:?} section flags {:?}",
-                    f.pad,
-                    f.landing_pad.unwrap_or("-"),
-                    f.records,
-                    f.record_offset,
-                    flags
-                ))
-            };
             let (rust, clang, gnu) = (shape_of(&r_obj)?, shape_of(&c_obj)?, shape_of(&g_obj)?);
             compared += 1;
             if rust != clang {
@@ -566,7 +570,7 @@ fn core_aarch64_4_2(ctx: &Ctx) -> Result<()> {
 
 /// How one compilation ended.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// Compiled.
     Ok,
     /// Refused with an error (exit status 1).
@@ -575,7 +579,7 @@ enum Outcome {
     Crash,
 }
 
-fn outcome(cmd: &mut Command) -> Result<(Outcome, String)> {
+pub(crate) fn outcome(cmd: &mut Command) -> Result<(Outcome, String)> {
     let out = cmd.output().with_context(|| format!("cannot start `{}`", cmd::show(cmd)))?;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let crashed = stderr.contains("internal compiler error")
@@ -592,7 +596,7 @@ fn outcome(cmd: &mut Command) -> Result<(Outcome, String)> {
     Ok((o, stderr))
 }
 
-const NO_CORE: &str = "#![feature(no_core, lang_items)]\n#![no_core]\n#![crate_type = \"lib\"]\n#[lang = \"sized\"]\ntrait Sized {}\n";
+pub(crate) const NO_CORE: &str = "#![feature(no_core, lang_items)]\n#![no_core]\n#![crate_type = \"lib\"]\n#[lang = \"sized\"]\ntrait Sized {}\n";
 
 /// Every bad input the project knows of, each compiled on its own: flag
 /// values, attribute arguments and placements, and targets through LLVM

@@ -6,7 +6,7 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 use crate::cmd;
-use crate::e2e::{self, reports, rustc, rustc_for, scratch, source};
+use crate::e2e::{self, function, outcome, reports, rustc, rustc_for, scratch, shape_of, source, Outcome, NO_CORE};
 use crate::paths::Ctx;
 use anyhow::{ensure, Context, Result};
 use std::fs;
@@ -20,20 +20,15 @@ use std::process::Command;
 /// (rustc and clang choose registers and frame pointers by their own
 /// defaults there, which padding does not touch). Addresses are left out.
 fn entry_code(obj: &Path) -> Result<Vec<String>> {
-    let text = cmd::output(Command::new("llvm-objdump-14").args(["-d", "--no-show-raw-insn"]).arg(obj))?;
-    let raw = cmd::output(Command::new("llvm-objdump-14").args(["-d"]).arg(obj))?;
-    // Pair each instruction's text with its bytes, in order.
-    let insns = |t: &str| -> Vec<String> {
-        t.lines()
-            .filter_map(|l| {
-                let (addr, rest) = l.split_once(':')?;
-                let addr = addr.trim();
-                (!addr.is_empty() && addr.bytes().all(|b| b.is_ascii_hexdigit())).then(|| rest.trim().to_string())
-            })
-            .collect()
-    };
+    let text = cmd::output(Command::new("llvm-objdump-14").arg("-d").arg(obj))?;
+    // `   8: 5f 24 03 d5  \thint\t#34`: address, bytes, then the instruction.
+    let insns = text.lines().filter_map(|l| {
+        let (addr, rest) = l.split_once(':')?;
+        let addr = addr.trim();
+        (!addr.is_empty() && addr.bytes().all(|b| b.is_ascii_hexdigit())).then(|| rest.split_once('\t'))?
+    });
     let mut lines = Vec::new();
-    for (mnemonic, bytes) in insns(&text).iter().zip(insns(&raw)) {
+    for (bytes, mnemonic) in insns {
         let m = mnemonic.split_whitespace().collect::<Vec<_>>().join(" ");
         let first = m.split(' ').next().unwrap_or("");
         let pad = first.starts_with("nop") || first == "bti" || first == "endbr64" || first == "endbr32" || first == "xchg"
@@ -42,7 +37,7 @@ fn entry_code(obj: &Path) -> Result<Vec<String>> {
         if !pad && !sign {
             break;
         }
-        lines.push(bytes.split_whitespace().take_while(|w| w.len() == 2).collect::<Vec<_>>().join(" ") + "  " + &m);
+        lines.push(bytes.split_whitespace().collect::<Vec<_>>().join(" ") + "  " + &m);
         if sign {
             break;
         }
@@ -77,24 +72,7 @@ fn differential_nonleaf(
             cc.arg(format!("--target={clang_target}")).args(["-O2", "-c", "-o"]).arg(&c_obj);
             cc.arg(format!("-fpatchable-function-entry={shape}")).args(c_flag.split_whitespace());
             cmd::output(cc.arg(source(ctx, "nonleaf.c")))?;
-            let audit = |path: &Path| -> Result<String> {
-                let reports = reports(path)?;
-                let f = reports
-                    .iter()
-                    .flat_map(|r| &r.functions)
-                    .find(|f| f.name == "f")
-                    .with_context(|| format!("no `f` in {}", path.display()))?;
-                let flags: Vec<&str> = reports[0].record_sections.iter().map(|s| s.flags.as_str()).collect();
-                Ok(format!(
-                    "pad {} landing {} records {} at {:?} section flags {:?}",
-                    f.pad,
-                    f.landing_pad.unwrap_or("-"),
-                    f.records,
-                    f.record_offset,
-                    flags
-                ))
-            };
-            let (rust, clang) = (audit(&r_obj)?, audit(&c_obj)?);
+            let (rust, clang) = (shape_of(&r_obj)?, shape_of(&c_obj)?);
             let (rust_code, clang_code) = (entry_code(&r_obj)?, entry_code(&c_obj)?);
             compared += 1;
             if rust != clang || rust_code != clang_code {
@@ -238,19 +216,6 @@ pub fn mcount_once(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// How a compilation ended; a crash is an ICE, an LLVM error, a signal.
-fn ended(cmd: &mut Command) -> Result<(&'static str, String)> {
-    let out = cmd.output().with_context(|| format!("cannot start `{}`", cmd::show(cmd)))?;
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let crashed = stderr.contains("internal compiler error")
-        || stderr.contains("LLVM ERROR")
-        || out.status.code().map_or(true, |c| c != 0 && c != 1);
-    Ok((if crashed { "crash" } else if out.status.success() { "ok" } else { "error" }, stderr))
-}
-
-const NO_CORE: &str = "#![feature(no_core, lang_items)]\n#![no_core]\n#![crate_type = \"lib\"]\n\
-#[lang = \"sized\"]\ntrait Sized {}\n#[no_mangle]\npub fn f() {}\n";
-
 /// Whether an object (or, for nvptx, assembly) has patchable-entry records.
 fn has_records(out: &Path) -> Result<bool> {
     let data = fs::read(out)?;
@@ -266,7 +231,7 @@ fn has_records(out: &Path) -> Result<bool> {
 pub fn every_target(ctx: &Ctx) -> Result<()> {
     let dir = scratch(ctx, "every-target")?;
     let src = dir.join("f.rs");
-    fs::write(&src, NO_CORE)?;
+    fs::write(&src, format!("{NO_CORE}#[no_mangle]\npub fn f() {{}}\n"))?;
     let list = cmd::output(rustc(ctx).args(["--print", "target-list"]))?;
     let mut targets: Vec<String> = list.lines().map(str::to_string).collect();
     for json in ["x86_64-kernel-elf", "x86_64-windows-elf", "x86_64-coff", "x86_64-macho", "x86_64-fentry"] {
@@ -278,15 +243,15 @@ pub fn every_target(ctx: &Ctx) -> Result<()> {
     for target in &targets {
         let short = Path::new(target).file_stem().map_or(target.clone(), |s| s.to_string_lossy().into_owned());
         let emit = if target.starts_with("nvptx") { "asm" } else { "obj" };
-        let run = |name: &str, flags: &[&str]| -> Result<(&'static str, String, std::path::PathBuf)> {
+        let run = |name: &str, flags: &[&str]| -> Result<(Outcome, String, std::path::PathBuf)> {
             let out = dir.join(format!("{short}-{name}.{emit}"));
             let mut c = rustc(ctx);
             c.args(["--target", target, "-O", &format!("--emit={emit}"), "-o"]).arg(&out).args(flags).arg(&src);
-            let (how, stderr) = ended(&mut c)?;
+            let (how, stderr) = outcome(&mut c)?;
             Ok((how, stderr, out))
         };
         let (base, _, _) = run("base", &[])?;
-        if base != "ok" {
+        if base != Outcome::Ok {
             skipped.push(short.clone());
             continue;
         }
@@ -298,15 +263,15 @@ pub fn every_target(ctx: &Ctx) -> Result<()> {
             tried += 1;
             let (how, stderr, out) = run(name, flags)?;
             match (name, how) {
-                (_, "crash") => wrong.push(format!("{short} {flags:?}: crash\n{}", cmd::tail(&stderr, 4))),
-                ("mcount", "ok") => mcount_ok += 1,
+                (_, Outcome::Crash) => wrong.push(format!("{short} {flags:?}: crash\n{}", cmd::tail(&stderr, 4))),
+                ("mcount", Outcome::Ok) => mcount_ok += 1,
                 ("mcount", _) => {
                     mcount_refused += 1;
                     if !stderr.contains("`-Z instrument-mcount` is not supported") {
                         wrong.push(format!("{short}: -Zinstrument-mcount failed otherwise:\n{}", cmd::tail(&stderr, 4)));
                     }
                 }
-                (_, "ok") => {
+                (_, Outcome::Ok) => {
                     if name == "pfe" {
                         padded += 1;
                     }
@@ -314,7 +279,7 @@ pub fn every_target(ctx: &Ctx) -> Result<()> {
                         wrong.push(format!("{short} {flags:?}: accepted, but no records in the output"));
                     }
                 }
-                (_, _) => {
+                (_, Outcome::Error) => {
                     if name == "pfe" {
                         refused += 1;
                     }
@@ -453,11 +418,7 @@ pub fn made_up_functions(ctx: &Ctx) -> Result<()> {
     let reports = reports(&exe)?;
     let mut seen = Vec::new();
     for name in ["main", "__rust_alloc", "__rust_dealloc", "__rust_realloc", "__rust_alloc_zeroed"] {
-        let f = reports
-            .iter()
-            .flat_map(|r| &r.functions)
-            .find(|f| f.name == name)
-            .with_context(|| format!("no `{name}` in {}", exe.display()))?;
+        let f = function(&reports, name).with_context(|| format!("no `{name}` in {}", exe.display()))?;
         ensure!(
             f.prefix_nops == 16 && f.entry_nops == 0 && f.records == 1,
             "{name}: {} nops before, {} after, {} records",
