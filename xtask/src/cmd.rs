@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use std::fs::{self, File};
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The command line as a user could paste it (arguments with spaces quoted).
@@ -81,6 +81,22 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// Starts `cmd` with no input and its stdout and stderr going to `log` (a new
+/// file that begins with the command line), for a caller that watches the
+/// log while it runs.
+pub fn spawn_logged(cmd: &mut Command, log: &Path) -> Result<Child> {
+    if let Some(dir) = log.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut file = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    writeln!(file, "$ {}", show(cmd))?;
+    cmd.stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", show(cmd)))
+}
+
 /// Runs `cmd` with stdout and stderr going to `log`, printing the step's
 /// elapsed time (and `progress` counted from the log) while it runs. Returns
 /// how many progress lines the log had. On failure prints the command and
@@ -91,18 +107,8 @@ pub fn run_logged(
     log: &Path,
     progress: Option<Progress<'_>>,
 ) -> Result<usize> {
-    if let Some(dir) = log.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let mut file = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    writeln!(file, "$ {}", show(cmd))?;
     let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .spawn()
-        .with_context(|| format!("cannot start `{}`", show(cmd)))?;
+    let mut child = spawn_logged(cmd, log)?;
     let tty = std::io::stdout().is_terminal();
     let mut reader = File::open(log)?;
     let mut counted = 0usize;

@@ -16,7 +16,7 @@ use crate::deps;
 use crate::paths::Ctx;
 use crate::series::write_if_changed;
 use anyhow::{bail, Context, Result};
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -538,14 +538,8 @@ fn boot(ctx: &Ctx, paths: &Paths, args: &Args) -> Result<Duration> {
     qemu.args(["-accel", "tcg", "-m", "256M", "-nographic", "-no-reboot"])
         .args(["-append", "console=ttyS0 panic=-1", "-kernel"])
         .arg(&image);
-    let console = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let started = Instant::now();
-    let mut child = qemu
-        .stdin(Stdio::null())
-        .stdout(console.try_clone()?)
-        .stderr(console)
-        .spawn()
-        .with_context(|| format!("cannot start `{}`", cmd::show(&qemu)))?;
+    let mut child = cmd::spawn_logged(&mut qemu, &log)?;
     let timeout = Duration::from_secs(args.boot_timeout);
     let outcome = loop {
         std::thread::sleep(Duration::from_millis(100));
