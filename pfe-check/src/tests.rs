@@ -4,6 +4,9 @@
 use super::*;
 use object::write::{Object as Writer, Relocation, Symbol, SymbolSection as WSection};
 use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::archive;
 
 const AARCH64_NOP: u32 = 0xd503_201f;
 const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
@@ -167,20 +170,6 @@ fn bad_input_is_an_error_not_a_panic() {
         let err = analyze("o.o", &bytes).unwrap_err().to_string();
         assert!(err.contains(message), "{arch:?} {endian:?}: {err}");
     }
-}
-
-/// A System V `ar` archive of `members`.
-fn archive(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = b"!<arch>\n".to_vec();
-    for (name, data) in members {
-        let header = format!("{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", format!("{name}/"), 0, 0, 0, 644, data.len());
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(data);
-        if data.len() % 2 == 1 {
-            out.push(b'\n');
-        }
-    }
-    out
 }
 
 #[test]

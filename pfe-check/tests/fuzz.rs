@@ -18,6 +18,8 @@ use std::panic;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+mod support;
+use support::archive;
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);
@@ -66,20 +68,6 @@ fn seed(name: String, data: Vec<u8>) -> Seed {
     }
     hot.retain(|(a, b)| a < b && *b <= data.len());
     Seed { name, data, hot }
-}
-
-/// A System V `ar` archive of `members`.
-fn archive(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = b"!<arch>\n".to_vec();
-    for (name, data) in members {
-        let header = format!("{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", format!("{name}/"), 0, 0, 0, 644, data.len());
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(data);
-        if data.len() % 2 == 1 {
-            out.push(b'\n');
-        }
-    }
-    out
 }
 
 fn mutate(rng: &mut Rng, seed: &Seed) -> Vec<u8> {
