@@ -18,6 +18,7 @@ mod paths;
 mod prefixes;
 mod prepare;
 mod refresh;
+mod regressions;
 mod series;
 mod test;
 
@@ -37,6 +38,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("apply", "[--discard]", "Only apply `patches/series` to the cached tree"),
     ("bench", "", "Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md"),
     ("check-prefixes", "", "Check every prefix of the series with `x.py check` of the compiler, in a worktree of its own"),
+    ("regressions", "[--rerun-base]", "Run the base's whole codegen, assembly and ui suites with and without the series and compare; rewrites docs/REGRESSIONS.md"),
     ("kernel", "[--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain (=16,16, 16-aligned), audit its Rust objects with pfe-check, boot it in qemu until the Rust sample prints"),
 ];
 
@@ -84,6 +86,7 @@ enum Command {
     Bench,
     Kernel(kernel::Args),
     CheckPrefixes,
+    Regressions(regressions::Args),
     /// `--help` or no arguments: print this and exit 0.
     Help(String),
 }
@@ -104,6 +107,7 @@ fn parse(args: &[String]) -> Result<Command> {
     let mut exact = false;
     let mut filters = Vec::new();
     let mut kernel = kernel::Args::default();
+    let mut regressions = regressions::Args::default();
     let mut rest = rest.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -116,6 +120,7 @@ fn parse(args: &[String]) -> Result<Command> {
             f if name == "test" && !f.starts_with('-') => filters.push(f.to_string()),
             "--jobs" | "-j" if name == "kernel" => kernel.jobs = number(rest.next(), arg, name)?,
             "--boot-timeout" if name == "kernel" => kernel.boot_timeout = number(rest.next(), arg, name)?,
+            "--rerun-base" if name == "regressions" => regressions.rerun_base = true,
             other => bail!("`./x {name}` takes no `{other}`\n\n{}", command_help(name)),
         }
     }
@@ -130,6 +135,7 @@ fn parse(args: &[String]) -> Result<Command> {
         "bench" => Command::Bench,
         "kernel" => Command::Kernel(kernel),
         "check-prefixes" => Command::CheckPrefixes,
+        "regressions" => Command::Regressions(regressions),
         _ => unreachable!("every listed command is matched"),
     })
 }
@@ -163,6 +169,7 @@ fn run(command: Command) -> Result<()> {
         Command::Bench => bench(&ctx),
         Command::Kernel(args) => kernel::run(&ctx, &args),
         Command::CheckPrefixes => prefixes::run(&ctx),
+        Command::Regressions(args) => regressions::run(&ctx, &args),
         Command::Help(_) => unreachable!("printed by main"),
     }
 }
@@ -219,5 +226,7 @@ mod tests {
             assert!(format!("{err:#}").contains("Usage: ./x"), "`{line}`: {err:#}");
         }
         assert!(matches!(parsed("apply --help"), Ok(Command::Help(t)) if t.contains("--discard")));
+        assert!(parsed("regressions --discard").is_err());
+        assert!(matches!(parsed("regressions --rerun-base"), Ok(Command::Regressions(a)) if a.rerun_base));
     }
 }

@@ -164,6 +164,98 @@ mod house_rules {
         }
     }
 
+    /// The DEP-3 fields of a patch (Debian's patch tagging guidelines), read
+    /// as DEP-3 reads a `git format-patch` file: `From:` is the Author and
+    /// `Subject:` the Description (the body is its long part); the other
+    /// fields are a pseudo-header, the body's last paragraph.
+    pub fn dep3_fields(patch: &str) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        for line in patch.lines().take_while(|l| !l.is_empty()) {
+            for key in ["From", "Subject"] {
+                if let Some(value) = line.strip_prefix(&format!("{key}: ")) {
+                    fields.push((key.to_string(), value.to_string()));
+                }
+            }
+        }
+        let Some(msg) = message(patch) else { return fields };
+        let last = msg.body.rsplit("\n\n").next().unwrap_or_default();
+        for line in last.lines() {
+            match line.split_once(": ") {
+                Some((key, value)) if !key.is_empty() && !key.contains(' ') => {
+                    fields.push((key.to_string(), value.to_string()))
+                }
+                // Not a field: the paragraph is no pseudo-header.
+                _ => return fields.into_iter().filter(|(k, _)| k == "From" || k == "Subject").collect(),
+            }
+        }
+        fields
+    }
+
+    /// What Debian's tools read: Author, Description, Origin,
+    /// `Forwarded: not-needed` (the series is carried, not sent upstream),
+    /// `Bug:` links to the upstream issue the patch belongs to, an
+    /// `Applied-Upstream:` link where upstream has its own implementation,
+    /// and `Last-Update:` as a date. `Upstream-Status:` (OpenEmbedded's
+    /// field, which Debian's tools ignore) must not come back.
+    pub(crate) fn dep3_problems(patch: &str) -> Vec<String> {
+        let fields = dep3_fields(patch);
+        let get = |key: &str| fields.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        let mut problems = Vec::new();
+        for key in ["From", "Subject", "Origin", "Forwarded", "Last-Update"] {
+            if get(key).len() != 1 {
+                problems.push(format!("needs exactly one `{key}:`"));
+            }
+        }
+        if get("Forwarded").iter().any(|v| *v != "not-needed") {
+            problems.push("`Forwarded:` must be `not-needed`".to_string());
+        }
+        let bugs = get("Bug");
+        if bugs.is_empty() {
+            problems.push("needs a `Bug:` link to the upstream issue".to_string());
+        }
+        for url in bugs.iter().chain(get("Applied-Upstream").iter()) {
+            if !url.starts_with("https://") || url.contains(' ') {
+                problems.push(format!("`{url}` is not a single https URL"));
+            }
+        }
+        for date in get("Last-Update") {
+            let ok = date.len() == 10
+                && date.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+            if !ok {
+                problems.push(format!("`Last-Update: {date}` is not YYYY-MM-DD"));
+            }
+        }
+        if patch.lines().take_while(|l| *l != "---").any(|l| l.starts_with("Upstream-Status:")) {
+            problems.push("`Upstream-Status:` is not a DEP-3 field".to_string());
+        }
+        problems
+    }
+
+    #[test]
+    fn every_patch_has_the_dep3_fields_debian_reads() {
+        let mut problems = Vec::new();
+        for name in patch_files() {
+            let text = fs::read_to_string(patches().join(&name)).unwrap();
+            problems.extend(dep3_problems(&text).into_iter().map(|p| format!("{name}: {p}")));
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn dep3_check_catches_what_is_missing() {
+        let good = "From: A <a@b>\nSubject: [PATCH] x: y\n\nWhy.\n\nOrigin: other\nForwarded: not-needed\n\
+                    Bug: https://example.org/1\nLast-Update: 2026-11-22\n---\n";
+        assert_eq!(dep3_problems(good), Vec::<String>::new());
+        let old = "From: A <a@b>\nSubject: [PATCH] x: y\n\nWhy.\n\nUpstream-Status: Inappropriate\n---\n";
+        let problems = dep3_problems(old);
+        assert!(problems.iter().any(|p| p.contains("Upstream-Status")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("Origin")), "{problems:?}");
+        let prose = good.replace("Last-Update: 2026-11-22", "Last-Update: soon");
+        assert!(dep3_problems(&prose).iter().any(|p| p.contains("YYYY-MM-DD")));
+        let wrapped = good.replace("Bug: https://example.org/1", "Bug: see https://example.org/1");
+        assert!(dep3_problems(&wrapped).iter().any(|p| p.contains("https URL")));
+    }
+
     /// Tidy's style rules (`src/tools/tidy/src/style.rs` of the pinned tree)
     /// on every line the series adds: tidy itself cannot run in Debian's
     /// prepared tree (its dependency check panics on the pruned vendor

@@ -6,7 +6,8 @@
 //!   tests with the built toolchain (those two `#[ignore]`d, so a plain
 //!   `cargo test` runs without the cache; `./x test` includes them);
 //! - compiletest: the codegen, assembly and ui tests the series adds, through
-//!   the tree's own `x.py test`.
+//!   the tree's own `x.py test`, and the ui tests once more with
+//!   `aarch64-unknown-linux-gnu` as the target.
 //!
 //! Filters are libtest's: a test runs when its name contains one of them
 //! (`--exact`: equals one). Compiletest's names are its own
@@ -248,30 +249,61 @@ pub fn series_compiletests(src: &Path) -> Result<Vec<(String, String)>> {
 
 /// The codegen, assembly and ui tests of the series, through the tree's own
 /// `x.py test --stage 1`; with filters, only the tests they name (no
-/// `x.py` at all when they name none).
+/// `x.py` at all when they name none). The ui tests run a second time with
+/// aarch64 as the target: a test that needs padding names its target or
+/// host, so none may assume an x86_64 one.
 fn compiletest(ctx: &Ctx, args: &Args, tally: &mut Tally) -> Result<()> {
     let what = "compiletest: codegen, assembly and ui tests of the series";
-    let filter = if args.filters.is_empty() {
-        FILTER.to_string()
-    } else {
-        let chosen: Vec<String> = series_compiletests(&ctx.src())?
-            .into_iter()
-            .filter(|(name, _)| args.selects(name))
-            .map(|(_, filter)| filter)
-            .collect();
-        if chosen.is_empty() {
-            Step::skip(what, "the filters name none of its tests");
-            return Ok(());
+    let chosen: Vec<(String, String)> = series_compiletests(&ctx.src())?
+        .into_iter()
+        .filter(|(name, _)| args.filters.is_empty() || args.selects(name))
+        .collect();
+    let filter = |ui_only: bool| {
+        if args.filters.is_empty() {
+            return FILTER.to_string();
         }
-        chosen.join(" ")
+        let names: Vec<&str> = chosen
+            .iter()
+            .filter(|(name, _)| !ui_only || name.starts_with("[ui] "))
+            .map(|(_, filter)| filter.as_str())
+            .collect();
+        names.join(" ")
     };
+    if chosen.is_empty() {
+        Step::skip(what, "the filters name none of its tests");
+        return Ok(());
+    }
+    run_compiletest(ctx, what, HOST, SUITES, &filter(false), "compiletest.log", "", tally)?;
+    let what = "compiletest: the ui tests of the series for aarch64-unknown-linux-gnu";
+    if chosen.iter().any(|(name, _)| name.starts_with("[ui] ")) {
+        let suites = &["src/test/ui"];
+        run_compiletest(ctx, what, AARCH64, suites, &filter(true), "compiletest-aarch64.log", " for aarch64", tally)?;
+    } else {
+        Step::skip(what, "the filters name none of its ui tests");
+    }
+    Ok(())
+}
+
+pub const AARCH64: &str = "aarch64-unknown-linux-gnu";
+
+#[allow(clippy::too_many_arguments)]
+fn run_compiletest(
+    ctx: &Ctx,
+    what: &str,
+    target: &str,
+    suites: &[&str],
+    filter: &str,
+    log: &str,
+    label: &str,
+    tally: &mut Tally,
+) -> Result<()> {
     let step = Step::start(what);
-    let log = ctx.logs().join("compiletest.log");
+    let log = ctx.logs().join(log);
     let result = cmd::run_logged(
         build::xpy(ctx)
-            .args(["test", "--stage", "1", "--force-rerun", "--target", HOST])
-            .args(SUITES)
-            .args(["--test-args", &filter]),
+            .args(["test", "--stage", "1", "--force-rerun", "--target", target])
+            .args(suites)
+            .args(["--test-args", filter]),
         "x.py test",
         &log,
         None,
@@ -282,7 +314,7 @@ fn compiletest(ctx: &Ctx, args: &Args, tally: &mut Tally) -> Result<()> {
     tally.failed += failed;
     for line in text.lines() {
         if let Some(name) = line.strip_prefix("test [").and_then(|l| l.strip_suffix(" ... FAILED")) {
-            tally.failures.push(format!("compiletest: [{name}"));
+            tally.failures.push(format!("compiletest{label}: [{name}"));
         }
     }
     println!("    {passed} passed, {failed} failed (log: {})", log.display());
@@ -292,9 +324,9 @@ fn compiletest(ctx: &Ctx, args: &Args, tally: &mut Tally) -> Result<()> {
         _ => None,
     };
     if let Some(problem) = problem {
-        println!("    FAILED  compiletest\n{}", indent(&problem));
+        println!("    FAILED  compiletest{label}\n{}", indent(&problem));
         tally.failed += 1;
-        tally.failures.push("compiletest".to_string());
+        tally.failures.push(format!("compiletest{label}"));
     }
     step.done();
     Ok(())
