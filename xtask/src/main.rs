@@ -37,7 +37,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("prepare", "", "Only unpack and prepare the base tree as `debian/rules` does"),
     ("apply", "[--discard]", "Only apply `patches/series` to the cached tree"),
     ("bench", "", "Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md"),
-    ("check-prefixes", "", "Check every prefix of the series with `x.py check` of the compiler, in a worktree of its own"),
+    ("check-prefixes", "", "Check every prefix of the series with `x.py check` of the compiler, in a worktree of its own, then build and test the whole series (`./x test`)"),
     ("regressions", "[--rerun-base]", "Run the base's whole codegen, assembly and ui suites with and without the series and compare; rewrites docs/REGRESSIONS.md"),
     ("kernel", "[--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain (=16,16, 16-aligned), audit its Rust objects with pfe-check, boot it in qemu until the Rust sample prints"),
 ];

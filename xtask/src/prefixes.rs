@@ -5,6 +5,8 @@
 //! runs every compiler crate's front end (what breaks when a patch uses an
 //! item a later patch adds) at a fraction of the cost.
 //!
+//! Then the whole series is built and tested, as `./x test` does.
+//!
 //! It works in a second worktree of the cached tree with a build directory of
 //! its own (`$RUSTC_PFE_HOME/prefix-check`), so the main tree's sources and
 //! `build/` (what `./x build` and CI reuse) are never touched; moving from one
@@ -67,9 +69,14 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         println!("    {:>2} {} {took:>8}  {subject}", i + 1, if *ok { "ok    " } else { "FAILED" });
     }
     let failed = results.iter().filter(|r| !r.1).count();
-    println!("{} passed, {failed} failed", results.len() - failed);
+    println!("{} of {} prefixes check", results.len() - failed, results.len());
     if failed > 0 {
         bail!("{failed} prefix(es) of the series do not check");
     }
+    // The last prefix is the whole series: built and tested as `./x test`
+    // does, in the cached tree.
+    println!("==> the whole series: ./x test");
+    crate::test::run(ctx, &crate::test::Args::default())?;
+    println!("./x check-prefixes: every prefix checks and the whole series builds and passes its tests, in {}", cmd::elapsed(started.elapsed()));
     Ok(())
 }
