@@ -273,11 +273,11 @@ fn compiletest(ctx: &Ctx, args: &Args, tally: &mut Tally) -> Result<()> {
         Step::skip(what, "the filters name none of its tests");
         return Ok(());
     }
-    run_compiletest(ctx, what, HOST, SUITES, &filter(false), "compiletest.log", "", tally)?;
+    run_compiletest(ctx, what, HOST, SUITES, &filter(false), tally)?;
     let what = "compiletest: the ui tests of the series for aarch64-unknown-linux-gnu";
     if chosen.iter().any(|(name, _)| name.starts_with("[ui] ")) {
         let suites = &["src/test/ui"];
-        run_compiletest(ctx, what, AARCH64, suites, &filter(true), "compiletest-aarch64.log", " for aarch64", tally)?;
+        run_compiletest(ctx, what, AARCH64, suites, &filter(true), tally)?;
     } else {
         Step::skip(what, "the filters name none of its ui tests");
     }
@@ -286,19 +286,15 @@ fn compiletest(ctx: &Ctx, args: &Args, tally: &mut Tally) -> Result<()> {
 
 pub const AARCH64: &str = "aarch64-unknown-linux-gnu";
 
-#[allow(clippy::too_many_arguments)]
-fn run_compiletest(
-    ctx: &Ctx,
-    what: &str,
-    target: &str,
-    suites: &[&str],
-    filter: &str,
-    log: &str,
-    label: &str,
-    tally: &mut Tally,
-) -> Result<()> {
+/// One `x.py test` of `suites` for `target`, its results added to `tally`;
+/// names and the log are marked with the target when it is not the host.
+fn run_compiletest(ctx: &Ctx, what: &str, target: &str, suites: &[&str], filter: &str, tally: &mut Tally) -> Result<()> {
     let step = Step::start(what);
-    let log = ctx.logs().join(log);
+    let (log, label) = if target == HOST {
+        (ctx.logs().join("compiletest.log"), String::new())
+    } else {
+        (ctx.logs().join(format!("compiletest-{target}.log")), format!(" for {target}"))
+    };
     let result = cmd::run_logged(
         build::xpy(ctx)
             .args(["test", "--stage", "1", "--force-rerun", "--target", target])
