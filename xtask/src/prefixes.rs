@@ -18,8 +18,7 @@ use crate::build;
 use crate::cmd::{self, Progress, Step};
 use crate::paths::Ctx;
 use crate::prepare::git;
-use anyhow::{bail, Context, Result};
-use std::fs;
+use anyhow::{bail, Result};
 use std::time::Instant;
 
 pub fn run(ctx: &Ctx) -> Result<()> {
@@ -33,14 +32,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         bail!("the cached tree has no patches on top of `base`");
     }
     let dir = ctx.cache.join("prefix-check");
-    if !dir.join("x.py").is_file() {
-        let step = Step::start("a second worktree of the cached tree for the prefixes");
-        cmd::output(git(&src).args(["worktree", "prune"]))?;
-        cmd::output(git(&src).args(["worktree", "add", "-q", "--detach"]).arg(&dir).arg(&base))?;
-        step.done();
-    }
-    let config = fs::read(src.join("config.toml")).context("no config.toml in the cached tree: run `./x build`")?;
-    crate::series::write_if_changed(&dir.join("config.toml"), &config)?;
+    crate::prepare::worktree(&src, &dir, &base, "a second worktree of the cached tree for the prefixes")?;
     let mut results = Vec::new();
     for (i, commit) in commits.iter().enumerate() {
         let subject = cmd::output(git(&src).args(["log", "-1", "--format=%s", commit]))?.trim().to_string();

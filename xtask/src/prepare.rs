@@ -15,6 +15,21 @@ const TOP: &str = "rustc-1.63.0-src";
 
 /// A fixed identity and date for the commits the driver makes, so the same
 /// base and series give the same commit ids on every machine.
+/// A second worktree of the cached tree `src` at `dir`, detached at `rev`,
+/// with `src`'s bootstrap `config.toml`: a tree to build or check another
+/// revision in without touching `src`'s sources or `build/`.
+pub fn worktree(src: &Path, dir: &Path, rev: &str, what: &str) -> Result<()> {
+    if !dir.join("x.py").is_file() {
+        let step = Step::start(what);
+        cmd::output(git(src).args(["worktree", "prune"]))?;
+        cmd::output(git(src).args(["worktree", "add", "-q", "--detach"]).arg(dir).arg(rev))?;
+        step.done();
+    }
+    cmd::output(git(dir).args(["checkout", "-q", "--detach", rev]))?;
+    let config = fs::read(src.join("config.toml")).context("no config.toml in the cached tree: run `./x build`")?;
+    crate::series::write_if_changed(&dir.join("config.toml"), &config)
+}
+
 pub fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)

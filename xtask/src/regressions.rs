@@ -14,7 +14,7 @@ use crate::build;
 use crate::cmd::{self, Progress, Step};
 use crate::paths::{Ctx, HOST};
 use crate::prepare::git;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
@@ -144,7 +144,6 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let src = ctx.src();
     let base = cmd::output(git(&src).args(["rev-parse", "base^{commit}"]))?.trim().to_string();
     let head = cmd::output(git(&src).args(["rev-parse", "HEAD"]))?.trim().to_string();
-    let config = fs::read(src.join("config.toml")).context("no config.toml in the cached tree")?;
 
     let record = ctx.state().join(format!("regressions-base-{}", &base[..12]));
     let (base_suites, base_took) = if record.is_file() && !args.rerun_base {
@@ -152,14 +151,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         (load(&record)?, "recorded".to_string())
     } else {
         let dir = ctx.cache.join("base");
-        if !dir.join("x.py").is_file() {
-            let step = Step::start("a worktree of the cached tree at the unpatched base");
-            cmd::output(git(&src).args(["worktree", "prune"]))?;
-            cmd::output(git(&src).args(["worktree", "add", "-q", "--detach"]).arg(&dir).arg(&base))?;
-            step.done();
-        }
-        cmd::output(git(&dir).args(["checkout", "-q", "--detach", &base]))?;
-        crate::series::write_if_changed(&dir.join("config.toml"), &config)?;
+        crate::prepare::worktree(&src, &dir, &base, "a worktree of the cached tree at the unpatched base")?;
         let log = ctx.logs().join("regressions-base.log");
         let (suites, took) = run_suites(ctx, &dir, "the base's codegen, assembly and ui suites (builds its stage1 first)", &log)?;
         save(&record, &suites)?;
