@@ -13,11 +13,10 @@ use std::process::Command;
 /// The directory the orig tarball unpacks to.
 const TOP: &str = "rustc-1.63.0-src";
 
-/// A fixed identity and date for the commits the driver makes, so the same
-/// base and series give the same commit ids on every machine.
-/// A second worktree of the cached tree `src` at `dir`, detached at `rev`,
-/// with `src`'s bootstrap `config.toml`: a tree to build or check another
-/// revision in without touching `src`'s sources or `build/`.
+/// A second worktree of the cached tree `src` at `dir`, detached at `rev` (a
+/// commit id: a name like `HEAD` would be the worktree's own), with `src`'s
+/// bootstrap `config.toml`: a tree to build or check another revision in
+/// without touching `src`'s sources or `build/`.
 pub fn worktree(src: &Path, dir: &Path, rev: &str, what: &str) -> Result<()> {
     if !dir.join("x.py").is_file() {
         let step = Step::start(what);
@@ -30,6 +29,8 @@ pub fn worktree(src: &Path, dir: &Path, rev: &str, what: &str) -> Result<()> {
     crate::series::write_if_changed(&dir.join("config.toml"), &config)
 }
 
+/// A fixed identity and date for the commits the driver makes, so the same
+/// base and series give the same commit ids on every machine.
 pub fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
@@ -133,4 +134,37 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     fs::remove_dir_all(&scratch)?;
     step.done();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worktree at a revision, with the main tree's `config.toml`; moved
+    /// to another revision on the next call, the config kept in step.
+    #[test]
+    fn worktree_checks_out_the_revision_with_the_config() {
+        let tmp = std::env::temp_dir().join(format!("pfe-worktree-{}", std::process::id()));
+        let (src, dir) = (tmp.join("src"), tmp.join("wt"));
+        fs::create_dir_all(&src).unwrap();
+        let run = |cmd: &mut Command| cmd::output(cmd).unwrap();
+        run(git(&src).args(["init", "-q"]));
+        fs::write(src.join("x.py"), "one").unwrap();
+        run(git(&src).args(["add", "x.py"]));
+        run(git(&src).args(["commit", "-q", "-m", "one"]));
+        let first = run(git(&src).args(["rev-parse", "HEAD"])).trim().to_string();
+        fs::write(src.join("x.py"), "two").unwrap();
+        run(git(&src).args(["commit", "-q", "-am", "two"]));
+        let second = run(git(&src).args(["rev-parse", "HEAD"])).trim().to_string();
+        fs::write(src.join("config.toml"), "[build]\n").unwrap();
+
+        worktree(&src, &dir, &first, "worktree").unwrap();
+        assert_eq!(fs::read_to_string(dir.join("x.py")).unwrap(), "one");
+        assert_eq!(fs::read_to_string(dir.join("config.toml")).unwrap(), "[build]\n");
+        fs::write(src.join("config.toml"), "[rust]\n").unwrap();
+        worktree(&src, &dir, &second, "worktree").unwrap();
+        assert_eq!(fs::read_to_string(dir.join("x.py")).unwrap(), "two");
+        assert_eq!(fs::read_to_string(dir.join("config.toml")).unwrap(), "[rust]\n");
+        fs::remove_dir_all(&tmp).unwrap();
+    }
 }
