@@ -77,8 +77,10 @@ pub fn parse(log: &str) -> BTreeMap<String, Suite> {
     suites
 }
 
-fn save(path: &Path, suites: &BTreeMap<String, Suite>) -> Result<()> {
-    let mut text = String::new();
+/// The base's results and how long its run took, as the state directory
+/// keeps them.
+fn save(path: &Path, suites: &BTreeMap<String, Suite>, took: &str) -> Result<()> {
+    let mut text = format!("took {took}\n");
     for (name, s) in suites {
         writeln!(text, "suite {name} {} {} {}", s.passed, s.failed, s.ignored)?;
         for f in &s.failures {
@@ -89,11 +91,13 @@ fn save(path: &Path, suites: &BTreeMap<String, Suite>) -> Result<()> {
     Ok(())
 }
 
-fn load(path: &Path) -> Result<BTreeMap<String, Suite>> {
+fn load(path: &Path) -> Result<(BTreeMap<String, Suite>, String)> {
     let mut suites: BTreeMap<String, Suite> = BTreeMap::new();
+    let mut took = "not recorded".to_string();
     for line in fs::read_to_string(path)?.lines() {
         let mut words = line.splitn(3, ' ');
         match (words.next(), words.next(), words.next()) {
+            (Some("took"), Some(time), None) => took = time.to_string(),
             (Some("suite"), Some(name), Some(rest)) => {
                 let n: Vec<usize> = rest.split(' ').map(str::parse).collect::<Result<_, _>>()?;
                 let s = suites.entry(name.to_string()).or_default();
@@ -105,7 +109,7 @@ fn load(path: &Path) -> Result<BTreeMap<String, Suite>> {
             _ => bail!("{}: bad line `{line}`", path.display()),
         }
     }
-    Ok(suites)
+    Ok((suites, took))
 }
 
 /// Runs the suites in the tree at `dir`, logging to `log`.
@@ -148,13 +152,14 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let record = ctx.state().join(format!("regressions-base-{}", &base[..12]));
     let (base_suites, base_took) = if record.is_file() && !args.rerun_base {
         Step::skip("the base's suites", &format!("recorded in {}", record.display()));
-        (load(&record)?, "recorded".to_string())
+        let (suites, took) = load(&record)?;
+        (suites, format!("{took} (recorded)"))
     } else {
         let dir = ctx.cache.join("base");
         crate::prepare::worktree(&src, &dir, &base, "a worktree of the cached tree at the unpatched base")?;
         let log = ctx.logs().join("regressions-base.log");
         let (suites, took) = run_suites(ctx, &dir, "the base's codegen, assembly and ui suites (builds its stage1 first)", &log)?;
-        save(&record, &suites)?;
+        save(&record, &suites, &took)?;
         (suites, took)
     };
     let log = ctx.logs().join("regressions-patched.log");
@@ -259,8 +264,8 @@ test result: FAILED. 2 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; 
         let dir = std::env::temp_dir().join(format!("pfe-regressions-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("record");
-        save(&path, &suites).unwrap();
-        assert_eq!(load(&path).unwrap(), suites);
+        save(&path, &suites, "14m03s").unwrap();
+        assert_eq!(load(&path).unwrap(), (suites, "14m03s".to_string()));
         fs::remove_dir_all(&dir).unwrap();
     }
 }
