@@ -58,18 +58,11 @@ pub fn parse(log: &str) -> BTreeMap<String, Suite> {
             in_list = true;
         } else if in_list && line.starts_with("    [") {
             suite.failures.insert(line.trim().to_string());
-        } else if let Some(rest) = line.strip_prefix("test result: ") {
+        } else if let Some([passed, failed, ignored]) = crate::test::summary_counts(line) {
             in_list = false;
-            for part in rest.split(';') {
-                let words: Vec<&str> = part.split_whitespace().collect();
-                let n = words.iter().rev().nth(1).and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
-                match words.last() {
-                    Some(&"passed") => suite.passed += n,
-                    Some(&"failed") => suite.failed += n,
-                    Some(&"ignored") => suite.ignored += n,
-                    _ => {}
-                }
-            }
+            suite.passed += passed;
+            suite.failed += failed;
+            suite.ignored += ignored;
         } else if in_list && line.starts_with("---- ") {
             in_list = false;
         }
@@ -112,14 +105,18 @@ fn load(path: &Path) -> Result<(BTreeMap<String, Suite>, String)> {
     Ok((suites, took))
 }
 
+/// The arguments of `x.py` for one run of the suites, in both trees.
+fn xpy_args() -> Vec<String> {
+    let options = ["test", "--stage", "1", "--force-rerun", "--no-fail-fast", "--target", HOST];
+    options.iter().map(|o| o.to_string()).chain(SUITES.iter().map(|s| format!("src/test/{s}"))).collect()
+}
+
 /// Runs the suites in the tree at `dir`, logging to `log`.
 fn run_suites(ctx: &Ctx, dir: &Path, what: &str, log: &Path) -> Result<(BTreeMap<String, Suite>, String)> {
     let step = Step::start(what);
     let began = Instant::now();
     let mut xpy = build::xpy(ctx);
-    xpy.current_dir(dir)
-        .args(["test", "--stage", "1", "--force-rerun", "--no-fail-fast", "--target", HOST])
-        .args(SUITES.iter().map(|s| format!("src/test/{s}")));
+    xpy.current_dir(dir).args(xpy_args());
     // Failing tests make x.py fail; what failed is read from the log.
     let outcome = cmd::run_logged(
         &mut xpy,
@@ -180,14 +177,15 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         )?;
         regressions.extend(p.failures.difference(&b.failures).cloned());
     }
-    let base_failures: Vec<&String> = SUITES.iter().flat_map(|s| &base_suites[*s].failures).collect();
+    let both: Vec<&String> =
+        SUITES.iter().flat_map(|s| base_suites[*s].failures.intersection(&patched[*s].failures)).collect();
     let fixed: Vec<&String> =
         SUITES.iter().flat_map(|s| base_suites[*s].failures.difference(&patched[*s].failures)).collect();
 
     let mut doc = String::new();
     writeln!(doc, "# No regressions: the base's suites with and without the series\n")?;
     writeln!(doc, "Written by `./x regressions` (`xtask/src/regressions.rs`); do not edit.\n")?;
-    writeln!(doc, "How it was made: `x.py test --stage 1 --force-rerun --no-fail-fast --target {HOST} src/test/codegen src/test/assembly src/test/ui`,")?;
+    writeln!(doc, "How it was made: `x.py {}`,", xpy_args().join(" "))?;
     writeln!(doc, "once in a worktree of the cached tree at the unpatched base (`{}`, a stage1 built there with the same `config.toml`)", &base[..12])?;
     writeln!(doc, "and once in the cached tree with the series applied (`{}`); the base's results are kept and reused until `--rerun-base`.", &head[..12])?;
     writeln!(doc, "A test that fails with the series and not without it is a regression.\n")?;
@@ -197,11 +195,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     for r in &regressions {
         writeln!(doc, "- `{r}`")?;
     }
-    writeln!(doc, "\nKnown failures of the base on this machine, failing with the series too: {}", base_failures.len() - fixed.len())?;
-    for f in &base_failures {
-        if !fixed.contains(f) {
-            writeln!(doc, "- `{f}`")?;
-        }
+    writeln!(doc, "\nKnown failures of the base on this machine, failing with the series too: {}", both.len())?;
+    for f in &both {
+        writeln!(doc, "- `{f}`")?;
     }
     if !fixed.is_empty() {
         writeln!(doc, "\nFailing in the base only: {}", fixed.len())?;

@@ -231,13 +231,19 @@ mod house_rules {
         problems
     }
 
-    #[test]
-    fn every_patch_has_the_dep3_fields_debian_reads() {
-        let mut problems = Vec::new();
+    /// What `check` finds in each patch file, each prefixed with the file's name.
+    fn in_every_patch(check: fn(&str) -> Vec<String>) -> Vec<String> {
+        let mut found = Vec::new();
         for name in patch_files() {
             let text = fs::read_to_string(patches().join(&name)).unwrap();
-            problems.extend(dep3_problems(&text).into_iter().map(|p| format!("{name}: {p}")));
+            found.extend(check(&text).into_iter().map(|p| format!("{name}: {p}")));
         }
+        found
+    }
+
+    #[test]
+    fn every_patch_has_the_dep3_fields_debian_reads() {
+        let problems = in_every_patch(dep3_problems);
         assert!(problems.is_empty(), "{problems:#?}");
     }
 
@@ -327,11 +333,7 @@ mod house_rules {
 
     #[test]
     fn every_added_line_keeps_tidys_style_rules() {
-        let mut bad = Vec::new();
-        for name in patch_files() {
-            let text = fs::read_to_string(patches().join(&name)).unwrap();
-            bad.extend(tidy_style_violations(&text).into_iter().map(|b| format!("{name}: {b}")));
-        }
+        let bad = in_every_patch(tidy_style_violations);
         assert!(bad.is_empty(), "{} lines tidy would reject:\n{}", bad.len(), bad.join("\n"));
     }
 

@@ -87,23 +87,27 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// `test result: ok. 3 passed; 0 failed; ...` lines, summed.
-pub fn parse_results(log: &str) -> (usize, usize) {
-    let mut passed = 0;
-    let mut failed = 0;
-    for line in log.lines() {
-        let Some(rest) = line.trim().strip_prefix("test result: ") else { continue };
-        for part in rest.split(';') {
-            let words: Vec<&str> = part.split_whitespace().collect();
-            let n = |w: &[&str]| w.iter().rev().nth(1).and_then(|n| n.parse::<usize>().ok());
-            match words.last() {
-                Some(&"passed") => passed += n(&words).unwrap_or(0),
-                Some(&"failed") => failed += n(&words).unwrap_or(0),
-                _ => {}
-            }
+/// The counts of one `test result: ok. 3 passed; 0 failed; 1 ignored; ...`
+/// line: `[passed, failed, ignored]`; `None` for any other line.
+pub fn summary_counts(line: &str) -> Option<[usize; 3]> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let mut counts = [0; 3];
+    for part in rest.split(';') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let n = words.iter().rev().nth(1).and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+        match words.last() {
+            Some(&"passed") => counts[0] += n,
+            Some(&"failed") => counts[1] += n,
+            Some(&"ignored") => counts[2] += n,
+            _ => {}
         }
     }
-    (passed, failed)
+    Some(counts)
+}
+
+/// `test result:` lines, passed and failed summed.
+pub fn parse_results(log: &str) -> (usize, usize) {
+    log.lines().filter_map(summary_counts).fold((0, 0), |(p, f), [passed, failed, _]| (p + passed, f + failed))
 }
 
 /// What libtest printed: each test's outcome, in the order they ended, and
