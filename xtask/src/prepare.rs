@@ -30,10 +30,15 @@ pub fn worktree(src: &Path, dir: &Path, rev: &str, what: &str) -> Result<()> {
 }
 
 /// A fixed identity and date for the commits the driver makes, so the same
-/// base and series give the same commit ids on every machine.
+/// base and series give the same commit ids on every machine. No automatic
+/// `git gc`: after the base commit's 50,000 loose objects it detaches into
+/// the background, and its `reflog expire` holds `HEAD.lock` while the
+/// apply step's `git checkout` needs it (seen: a cold `./x build` stopped
+/// there with "Unable to create '.git/HEAD.lock': File exists").
 pub fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
+        .args(["-c", "gc.auto=0"])
         .args(["-c", "user.name=rustc-pfe", "-c", "user.email=rustc-pfe@localhost"])
         .args(["-c", "core.autocrlf=false", "-c", "advice.detachedHead=false"])
         .env("GIT_COMMITTER_DATE", "2022-08-11T00:00:00Z")
