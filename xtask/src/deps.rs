@@ -12,7 +12,8 @@ use std::process::Command;
 /// (and the toolchain's cargo); LLVM 14 is the system LLVM; the cross gcc
 /// links aarch64 std and test programs, qemu runs them; clang-14 and gcc are
 /// the references of the differential tests; valgrind's callgrind counts
-/// `./x bench`'s instructions.
+/// `./x bench`'s instructions; Linux 6.1's source and `patch` for the check
+/// that the kernel series applies.
 pub const PACKAGES: &[&str] = &[
     "rustc",
     "cargo",
@@ -35,6 +36,8 @@ pub const PACKAGES: &[&str] = &[
     "clang-14",
     "lld-14",
     "valgrind",
+    "linux-source-6.1",
+    "patch",
 ];
 
 /// Where the derived `deb-src` entries go.

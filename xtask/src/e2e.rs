@@ -65,6 +65,11 @@ e2e_tests! {
     core_kernel_aarch64: "library/core aarch64 =4,2 aligned 8: padded, recorded, every site aligned",
     core_kernel_riscv64: "library/core riscv64 =4 aligned 4: padded, recorded, every site aligned",
     made_up_functions: "the C main and the allocator shim are padded and aligned too",
+    kernel_series_applies: "kernel/patches applies to linux-source-6.1 without fuzz",
+}
+
+fn kernel_series_applies(ctx: &Ctx) -> Result<()> {
+    crate::kernel::series_applies(ctx)
 }
 
 pub(crate) fn source(ctx: &Ctx, name: &str) -> PathBuf {

@@ -1,14 +1,26 @@
-//! `./x kernel`: the patched toolchain on its first real user. Debian 12's
-//! Linux 6.1 (`linux-source-6.1`) configured small with `CONFIG_RUST` and the
-//! Rust minimal sample built in, built with the x86 call-padding shape
-//! (`=16,16`, functions 16-aligned), every rustc-built object audited with
-//! the toolchain's `pfe-check`, and booted under `qemu-system-x86_64` (TCG)
-//! until the sample prints. Not part of `./x test`: a cold run takes about
-//! 4 minutes on two cores (docs/KERNEL.md has the measured figures).
+//! `./x kernel [--arch x86_64|arm64|riscv64]`: the patched toolchain on its
+//! first real user, Debian 12's Linux 6.1 (`linux-source-6.1`), patched with
+//! the project's own kernel series (`kernel/patches/`), built small with
+//! `CONFIG_RUST`, every rustc-built object audited with the toolchain's
+//! `pfe-check`, and booted under qemu (TCG).
+//!
+//! - x86_64 (the default): the x86 call-padding shape (`=16,16`, functions
+//!   16-aligned) through `KRUSTFLAGS`, booted until the Rust sample prints.
+//!   6.1's x86 ftrace does not use the pads.
+//! - arm64 and riscv64: ftrace patches function entries there, and the
+//!   kernel series gives Rust code the padding C gets. Each is built three
+//!   ways (arm64) or two (riscv64): with the padding; as a control without
+//!   it (`KRUSTFLAGS=-Zpatchable-function-entry=0`); on arm64 also with BTI
+//!   and pointer authentication, booted on `-cpu max`. Each boots with the
+//!   project's init (`kernel/init.c`), which lists, traces and redirects
+//!   Rust functions through ftrace; the console is then checked line by
+//!   line against the records in the Rust objects (`check_ftrace`).
 //!
 //! It uses the toolchain `./x build` left in the cache and never builds one.
-//! The kernel tree is unpacked once and never edited: the build goes to its
-//! own directory (`make O=`). See docs/KERNEL.md for the recipe by hand.
+//! The kernel tree is unpacked and patched once per tarball and series, and
+//! never edited otherwise: each build goes to its own directory (`make O=`).
+//! Not part of `./x test` (docs/KERNEL.md has the measured times); the
+//! cheap parts are: the series applies, the console checks.
 
 use crate::build::record_time;
 use crate::cmd::{self, Step};
@@ -16,6 +28,7 @@ use crate::deps;
 use crate::paths::Ctx;
 use crate::series::write_if_changed;
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,13 +37,33 @@ use std::time::{Duration, Instant};
 pub struct Args {
     /// Parallel jobs for the kernel build (`make -jN`, `--jobs N`).
     pub jobs: usize,
-    /// Seconds the boot may take before the sample's line must be there.
+    /// Seconds a boot may take before it counts as hung.
     pub boot_timeout: u64,
+    pub arch: Arch,
 }
 
 impl Default for Args {
     fn default() -> Self {
-        Args { jobs: 2, boot_timeout: 300 }
+        Args { jobs: 2, boot_timeout: 300, arch: Arch::X86_64 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Arm64,
+    Riscv64,
+}
+
+impl Arch {
+    pub const NAMES: &'static str = "x86_64, arm64, riscv64";
+
+    pub fn parse(name: &str) -> Option<Arch> {
+        ARCHES.iter().find(|a| a.name == name).map(|a| a.arch)
+    }
+
+    fn data(self) -> &'static ArchData {
+        ARCHES.iter().find(|a| a.arch == self).expect("every Arch has its data")
     }
 }
 
@@ -40,21 +73,22 @@ const TARBALL: &str = "/usr/src/linux-source-6.1.tar.xz";
 const TREE: &str = "linux-source-6.1";
 /// What 6.1 pins: bindgen 0.56.0 (`scripts/min-tool-version.sh`).
 const BINDGEN_VERSION: &str = "0.56.0";
-/// The x86 call-padding shape: 16 nops before each function, none after, the
-/// pad (and so the function) 16-aligned, as `CONFIG_CALL_PADDING` kernels
-/// (6.2 and later) ask of C with `-fpatchable-function-entry=16,16
-/// -falign-functions=16`. 6.1 passes extra Rust flags through `KRUSTFLAGS`
-/// (newer trees: `KBUILD_RUSTFLAGS`).
-pub const RUST_FLAGS: &str = "-Zpatchable-function-entry=16,16 -Zmin-function-alignment=16";
-const EXPECT: &str = "16,16";
-const ALIGN: u64 = 16;
 /// What the Rust minimal sample prints first (`pr_info!` with its module's
 /// name as the prefix).
 const SAMPLE_LINE: &str = "rust_minimal: Rust minimal sample (init)";
+/// The sample's other lines: the rest of its init, and its `Drop`.
+const SAMPLE_LINES: &[&str] = &[
+    SAMPLE_LINE,
+    "rust_minimal: Am I built-in? false",
+    "rust_minimal: My numbers are [72, 108, 200]",
+    "rust_minimal: Rust minimal sample (exit)",
+];
+/// The test's Rust function marked notrace (`kernel/patches`, last patch).
+const NOTRACE: &str = "rust_ftrace_notrace";
 
-/// What the kernel build and boot need beyond `./x build`'s packages: the
+/// What every kernel build and boot needs beyond `./x build`'s packages: the
 /// source, kbuild's tools, clang/lld/llvm 14 (`LLVM=-14`), libclang for
-/// bindgen, `xz` for tinyconfig's compressed image, and qemu.
+/// bindgen, `xz` for compressed images, `patch` for the kernel series.
 const PACKAGES: &[&str] = &[
     "linux-source-6.1",
     "make",
@@ -67,15 +101,61 @@ const PACKAGES: &[&str] = &[
     "llvm-14",
     "libclang-14-dev",
     "xz-utils",
-    "qemu-system-x86",
+    "patch",
 ];
 
-/// tinyconfig plus what this test needs. 6.1 on x86 builds a 32-bit kernel
-/// from tinyconfig unless asked; the console lines are what a serial boot
-/// needs to show `pr_info!`; `CONFIG_WERROR` would turn the warning on
-/// `#![feature(nll)]` in 6.1's `rust/alloc` (stable since 1.63) into an
-/// error, and the tree stays unedited.
-const FRAGMENT: &str = "\
+/// An architecture: everything that differs between them is data here.
+struct ArchData {
+    arch: Arch,
+    /// `--arch`, and the name in directories and logs.
+    name: &'static str,
+    /// kbuild's `ARCH`.
+    kbuild: &'static str,
+    /// The image qemu boots, in the build directory.
+    image: &'static str,
+    qemu: &'static str,
+    /// The machine, before `-cpu` (given per variant).
+    machine: &'static [&'static str],
+    console: &'static str,
+    /// Debian packages for qemu and the init's compiler.
+    packages: &'static [&'static str],
+    /// Config lines of this architecture, after tinyconfig.
+    fragment: &'static str,
+    /// The init's compiler and flags (no FP registers, as the kernels here
+    /// have no FPU support); None where the boot needs no init.
+    init_cc: Option<(&'static str, &'static [&'static str])>,
+    variants: &'static [Variant],
+}
+
+/// One kernel of an architecture: its config, flags, audit and boot.
+struct Variant {
+    name: &'static str,
+    /// For the step headings.
+    what: &'static str,
+    fragment: &'static str,
+    /// `KRUSTFLAGS`: extra Rust flags, after the kernel's own.
+    krustflags: &'static str,
+    /// `pfe-check --expect` for every rustc-built object.
+    expect: &'static str,
+    /// `pfe-check --align`.
+    align: Option<u64>,
+    /// qemu's `-cpu`.
+    cpu: Option<&'static str>,
+    boot: Boot,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Boot {
+    /// Until the Rust sample (built in) prints.
+    Sample,
+    /// The project's init, ftrace on Rust functions; `padded` says whether
+    /// the Rust code has the ftrace padding (the control has not).
+    Ftrace { padded: bool },
+}
+
+/// x86's config: 6.1 builds a 32-bit kernel from tinyconfig unless asked;
+/// the console lines are what a serial boot needs to show `pr_info!`.
+const X86_FRAGMENT: &str = "\
 CONFIG_64BIT=y
 CONFIG_PRINTK=y
 CONFIG_TTY=y
@@ -86,8 +166,178 @@ CONFIG_RUST=y
 CONFIG_SAMPLES=y
 CONFIG_SAMPLES_RUST=y
 CONFIG_SAMPLE_RUST_MINIMAL=y
-# CONFIG_WERROR is not set
+CONFIG_WERROR=y
 ";
+
+/// What a traced arm64 or riscv64 kernel needs: an initramfs, sysfs (the
+/// test's trigger), modules that unload, kallsyms (function names in
+/// ftrace), the function and function_graph tracers with dynamic ftrace
+/// and saved registers (redirection), Rust with the sample as a module and
+/// the kernel series' test built in; `-Werror`, as the series makes 6.1's
+/// Rust build warning-free with rustc 1.63.
+const FTRACE_FRAGMENT: &str = "\
+CONFIG_PRINTK=y
+CONFIG_TTY=y
+CONFIG_BINFMT_ELF=y
+CONFIG_BLK_DEV_INITRD=y
+CONFIG_SYSFS=y
+CONFIG_MODULES=y
+CONFIG_MODULE_UNLOAD=y
+CONFIG_KALLSYMS=y
+CONFIG_FTRACE=y
+CONFIG_FUNCTION_TRACER=y
+CONFIG_FUNCTION_GRAPH_TRACER=y
+CONFIG_DYNAMIC_FTRACE=y
+CONFIG_DYNAMIC_FTRACE_WITH_REGS=y
+CONFIG_RUST=y
+CONFIG_SAMPLES=y
+CONFIG_SAMPLES_RUST=y
+CONFIG_SAMPLE_RUST_MINIMAL=m
+CONFIG_SAMPLE_RUST_FTRACE_TEST=y
+CONFIG_WERROR=y
+";
+
+/// The x86 call-padding shape: 16 nops before each function, none after, the
+/// pad (and so the function) 16-aligned, as `CONFIG_CALL_PADDING` kernels
+/// (6.2 and later) ask of C with `-fpatchable-function-entry=16,16
+/// -falign-functions=16`. 6.1 passes extra Rust flags through `KRUSTFLAGS`
+/// (newer trees: `KBUILD_RUSTFLAGS`).
+pub const RUST_FLAGS: &str = "-Zpatchable-function-entry=16,16 -Zmin-function-alignment=16";
+/// The control kernels: the kernel's own `-Zpatchable-function-entry`
+/// (kernel series, patch 4) overridden by a later one asking for none.
+const NO_PADDING: &str = "-Zpatchable-function-entry=0";
+
+const ARCHES: &[ArchData] = &[
+    ArchData {
+        arch: Arch::X86_64,
+        name: "x86_64",
+        kbuild: "x86",
+        image: "arch/x86/boot/bzImage",
+        qemu: "qemu-system-x86_64",
+        machine: &[],
+        console: "ttyS0",
+        packages: &["qemu-system-x86"],
+        fragment: X86_FRAGMENT,
+        init_cc: None,
+        variants: &[Variant {
+            name: "sample",
+            what: "x86 call padding (=16,16, 16-aligned), the Rust sample built in",
+            fragment: "",
+            krustflags: RUST_FLAGS,
+            expect: "16,16",
+            align: Some(16),
+            cpu: None,
+            boot: Boot::Sample,
+        }],
+    },
+    ArchData {
+        arch: Arch::Arm64,
+        name: "arm64",
+        kbuild: "arm64",
+        image: "arch/arm64/boot/Image",
+        qemu: "qemu-system-aarch64",
+        machine: &["-M", "virt"],
+        console: "ttyAMA0",
+        packages: &["qemu-system-arm", "gcc-aarch64-linux-gnu"],
+        fragment: "\
+CONFIG_SERIAL_AMBA_PL011=y
+CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
+",
+        init_cc: Some(("aarch64-linux-gnu-gcc", &["-mgeneral-regs-only"])),
+        variants: &[
+            Variant {
+                name: "ftrace",
+                what: "Rust padded as C (=2), ftrace on Rust functions",
+                fragment: "\
+# CONFIG_ARM64_PTR_AUTH_KERNEL is not set
+# CONFIG_ARM64_BTI_KERNEL is not set
+",
+                krustflags: "",
+                expect: "2",
+                align: None,
+                cpu: Some("cortex-a57"),
+                boot: Boot::Ftrace { padded: true },
+            },
+            Variant {
+                name: "control",
+                what: "the same kernel without the Rust padding (control)",
+                fragment: "\
+# CONFIG_ARM64_PTR_AUTH_KERNEL is not set
+# CONFIG_ARM64_BTI_KERNEL is not set
+",
+                krustflags: NO_PADDING,
+                expect: "0",
+                align: None,
+                cpu: Some("cortex-a57"),
+                boot: Boot::Ftrace { padded: false },
+            },
+            Variant {
+                name: "bti",
+                what: "with BTI and pointer authentication (bti c, the nops, paciasp), on -cpu max",
+                fragment: "\
+CONFIG_ARM64_PTR_AUTH=y
+CONFIG_ARM64_PTR_AUTH_KERNEL=y
+CONFIG_ARM64_BTI=y
+CONFIG_ARM64_BTI_KERNEL=y
+",
+                krustflags: "",
+                expect: "2",
+                align: None,
+                // QEMU's own (IMPLEMENTATION DEFINED) pointer authentication
+                // algorithm: the architected QARMA is slow under TCG.
+                cpu: Some("max,pauth-impdef=on"),
+                boot: Boot::Ftrace { padded: true },
+            },
+        ],
+    },
+    ArchData {
+        arch: Arch::Riscv64,
+        name: "riscv64",
+        kbuild: "riscv",
+        image: "arch/riscv/boot/Image",
+        qemu: "qemu-system-riscv64",
+        machine: &["-M", "virt", "-bios", "default"],
+        console: "ttyS0",
+        packages: &["qemu-system-misc", "opensbi", "gcc-riscv64-linux-gnu"],
+        fragment: "\
+CONFIG_SERIAL_8250=y
+CONFIG_SERIAL_8250_CONSOLE=y
+CONFIG_SERIAL_OF_PLATFORM=y
+CONFIG_RISCV_ISA_C=y
+",
+        init_cc: Some(("riscv64-linux-gnu-gcc", &["-march=rv64imac", "-mabi=lp64"])),
+        variants: &[
+            Variant {
+                name: "ftrace",
+                what: "Rust padded as C (=4 with compressed nops), ftrace on Rust functions",
+                fragment: "",
+                krustflags: "",
+                expect: "4",
+                align: None,
+                cpu: None,
+                boot: Boot::Ftrace { padded: true },
+            },
+            Variant {
+                name: "control",
+                what: "the same kernel without the Rust padding (control)",
+                fragment: "",
+                krustflags: NO_PADDING,
+                expect: "0",
+                align: None,
+                cpu: None,
+                boot: Boot::Ftrace { padded: false },
+            },
+        ],
+    },
+];
+
+impl ArchData {
+    /// The whole config fragment of `variant`.
+    fn fragment(&self, variant: &Variant) -> String {
+        let common = if self.init_cc.is_some() { FTRACE_FRAGMENT } else { "" };
+        format!("{common}{}{}", self.fragment, variant.fragment)
+    }
+}
 
 /// Where everything lives: `$RUSTC_PFE_HOME/kernel/`.
 struct Paths {
@@ -98,12 +348,15 @@ impl Paths {
     fn src(&self) -> PathBuf {
         self.dir.join(TREE)
     }
-    /// kbuild's output directory (`make O=`).
-    fn out(&self) -> PathBuf {
-        self.dir.join("build")
+    /// kbuild's output directory (`make O=`) of one kernel.
+    fn out(&self, arch: &ArchData, variant: &Variant) -> PathBuf {
+        self.dir.join(format!("build-{}-{}", arch.name, variant.name))
     }
     fn bindgen(&self) -> PathBuf {
         self.dir.join(format!("bindgen-{BINDGEN_VERSION}")).join("bin/bindgen")
+    }
+    fn init(&self, arch: &ArchData) -> PathBuf {
+        self.dir.join(format!("init-{}", arch.name))
     }
 }
 
@@ -118,28 +371,52 @@ struct Toolchain {
     key: String,
 }
 
+/// One kernel's results, for the summary.
+struct Outcome {
+    name: String,
+    build: Option<Duration>,
+    audit: Audit,
+    boot: Duration,
+    evidence: Vec<String>,
+}
+
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let started = Instant::now();
+    let arch = args.arch.data();
     let tc = toolchain(ctx)?;
-    deps::install("install the kernel's Debian packages", PACKAGES)?;
+    let mut packages = PACKAGES.to_vec();
+    packages.extend_from_slice(arch.packages);
+    deps::install("install the kernel's Debian packages", &packages)?;
     let paths = Paths { dir: ctx.cache.join("kernel") };
     fs::create_dir_all(&paths.dir)?;
     bindgen(ctx, &paths)?;
     unpack(ctx, &paths)?;
-    configure(ctx, &paths, &tc)?;
-    let built = compile(ctx, &paths, &tc, args)?;
-    let audit = audit(ctx, &paths, &tc)?;
-    let boot = boot(ctx, &paths, args)?;
-    println!("./x kernel: done in {}", cmd::elapsed(started.elapsed()));
-    match built {
-        Some(time) => println!("    build (make -j{}): {}", args.jobs, cmd::elapsed(time)),
-        None => println!("    build: current (kbuild had nothing to do)"),
+    build_init(ctx, &paths, arch)?;
+    let mut outcomes = Vec::new();
+    for variant in arch.variants {
+        println!("=== {} {}: {}", arch.name, variant.name, variant.what);
+        configure(ctx, &paths, &tc, arch, variant)?;
+        let build = compile(ctx, &paths, &tc, arch, variant, args)?;
+        let audit = audit(ctx, &paths, &tc, arch, variant)?;
+        let (boot, evidence) = match variant.boot {
+            Boot::Sample => (boot_sample(ctx, &paths, arch, variant, args)?, Vec::new()),
+            Boot::Ftrace { .. } => boot_ftrace(ctx, &paths, arch, variant, args, &audit)?,
+        };
+        outcomes.push(Outcome { name: format!("{} {}", arch.name, variant.name), build, audit, boot, evidence });
     }
-    println!(
-        "    audit: {} functions in {} rustc-built objects, all --expect {EXPECT}, {}",
-        audit.functions, audit.objects, audit.aligned
-    );
-    println!("    boot to the Rust sample (qemu TCG): {:.1}s", boot.as_secs_f64());
+    println!("./x kernel --arch {}: done in {}", arch.name, cmd::elapsed(started.elapsed()));
+    for o in &outcomes {
+        println!("  {}:", o.name);
+        match o.build {
+            Some(time) => println!("    build (make -j{}): {}", args.jobs, cmd::elapsed(time)),
+            None => println!("    build: current (kbuild had nothing to do)"),
+        }
+        println!("    audit: {} functions in {} rustc-built objects, {}", o.audit.functions, o.audit.objects, o.audit.summary);
+        println!("    boot (qemu TCG): {:.1}s", o.boot.as_secs_f64());
+        for line in &o.evidence {
+            println!("    {line}");
+        }
+    }
     Ok(())
 }
 
@@ -243,36 +520,80 @@ fn bindgen(ctx: &Ctx, paths: &Paths) -> Result<()> {
     Ok(())
 }
 
-/// The tarball as found (path, size, mtime): a new `linux-source-6.1`
-/// package means a new tree.
-fn tarball_key() -> Result<String> {
+/// The kernel series: `kernel/patches/series`, the patches in order.
+fn kernel_patches(ctx: &Ctx) -> PathBuf {
+    ctx.root.join("kernel/patches")
+}
+
+/// The tarball as found (path, size, mtime) and the kernel series' digest:
+/// a new `linux-source-6.1` package or a changed series means a new tree.
+fn tree_key(ctx: &Ctx) -> Result<String> {
     let meta = fs::metadata(TARBALL)
         .with_context(|| format!("cannot read {TARBALL} (package linux-source-6.1)"))?;
     let mtime = meta.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    Ok(format!("{TARBALL} {} {mtime}\n", meta.len()))
+    let series = crate::series::digest(&kernel_patches(ctx))?;
+    Ok(format!("{TARBALL} {} {mtime}\nkernel series {series}\n", meta.len()))
 }
 
-/// Unpacks the tarball next to the tree and renames it into place, so an
-/// interrupted unpack never looks done.
+/// Applies the kernel series to `tree` with `patch -p1 --fuzz=0` (as
+/// `dpkg-source` and quilt would, no fuzz); `dry_run` only checks. A patch
+/// that does not apply is named, with patch's own words.
+pub fn apply_kernel_series(patches: &Path, tree: &Path, dry_run: bool) -> Result<usize> {
+    let entries = crate::series::read(patches)?;
+    for entry in &entries {
+        let file = patches.join(&entry.name);
+        let mut patch = Command::new("patch");
+        patch.args(["-p1", "--fuzz=0", "--forward", "--batch", "--quiet", "-i"]).arg(&file).current_dir(tree);
+        if dry_run {
+            patch.arg("--dry-run");
+        }
+        let out = patch.stdin(Stdio::null()).output().with_context(|| format!("cannot start `{}`", cmd::show(&patch)))?;
+        if !out.status.success() {
+            bail!(
+                "the kernel patch {} does not apply to {} (`{}`, {}):\n{}{}",
+                entry.name,
+                tree.display(),
+                cmd::show(&patch),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(entries.len())
+}
+
+/// Unpacks the tarball, applies the kernel series, and renames the tree
+/// into place, so an interrupted unpack or a patch that fails never looks
+/// done. A new tree removes the old build directories: its files keep the
+/// tarball's dates, older than the objects built from the last one, and
+/// kbuild would not see the change.
 fn unpack(ctx: &Ctx, paths: &Paths) -> Result<()> {
-    let key = tarball_key()?;
+    let key = tree_key(ctx)?;
     let stamp = ctx.state().join("kernel-source");
     if paths.src().join("Makefile").is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(&*key) {
-        Step::skip("unpack linux-source-6.1", "unpacked from this tarball");
+        Step::skip("unpack and patch linux-source-6.1", "unpacked from this tarball, with this series");
         return Ok(());
     }
-    let step = Step::start(&format!("unpack {TARBALL}"));
+    let step = Step::start(&format!("unpack {TARBALL} and apply kernel/patches"));
     fs::remove_file(&stamp).ok();
-    // A new tree keeps its files' dates from the tarball, older than the
-    // objects built from the last one: kbuild would not see the change.
     let scratch = paths.dir.join("unpack.tmp");
-    for old in [&scratch, &paths.src(), &paths.out()] {
-        if old.exists() {
-            fs::remove_dir_all(old)?;
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch)?;
+    }
+    if paths.src().exists() {
+        fs::remove_dir_all(paths.src())?;
+    }
+    for entry in fs::read_dir(&paths.dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "build" || name.starts_with("build-") {
+            fs::remove_dir_all(entry.path())?;
         }
     }
     fs::create_dir_all(&scratch)?;
     cmd::run(Command::new("tar").args(["--no-same-owner", "-xf", TARBALL, "-C"]).arg(&scratch))?;
+    let applied = apply_kernel_series(&kernel_patches(ctx), &scratch.join(TREE), false)?;
+    println!("    {applied} kernel patches applied");
     fs::rename(scratch.join(TREE), paths.src())
         .with_context(|| format!("{TARBALL} did not unpack to {TREE}/"))?;
     fs::remove_dir_all(&scratch)?;
@@ -282,14 +603,39 @@ fn unpack(ctx: &Ctx, paths: &Paths) -> Result<()> {
     Ok(())
 }
 
-/// `make` for this tree, with every variable the recipe in docs/KERNEL.md
-/// names: the suffixed LLVM tools, the toolchain's rustc by path (6.1's
-/// `rust_is_available.sh` runs `command -v "$RUSTC"`, so `rustc +pfe` is
-/// "not found" and `CONFIG_RUST` silently goes), bindgen, the extra flags.
-fn make(paths: &Paths, tc: &Toolchain) -> Command {
+/// The project's init for the ftrace boots, static, with the kernel tree's
+/// nolibc (no C library: nothing to configure, no FP registers).
+fn build_init(ctx: &Ctx, paths: &Paths, arch: &ArchData) -> Result<()> {
+    let Some((cc, flags)) = arch.init_cc else { return Ok(()) };
+    let source = ctx.root.join("kernel/init.c");
+    let out = paths.init(arch);
+    let step = Step::start(&format!("build the init ({cc}, nolibc)"));
+    cmd::output(
+        Command::new(cc)
+            .args(["-Os", "-static", "-nostdlib", "-Wall", "-Werror"])
+            .args(["-fno-asynchronous-unwind-tables", "-fno-stack-protector"])
+            .args(flags)
+            .arg("-I")
+            .arg(paths.src().join("tools/include/nolibc"))
+            .arg("-o")
+            .arg(&out)
+            .arg(&source)
+            .arg("-lgcc"),
+    )?;
+    step.done();
+    Ok(())
+}
+
+/// `make` for one kernel, with every variable the recipe in docs/KERNEL.md
+/// names: the arch, the suffixed LLVM tools, the toolchain's rustc by path
+/// (6.1's `rust_is_available.sh` runs `command -v "$RUSTC"`, so
+/// `rustc +pfe` is "not found" and `CONFIG_RUST` silently goes), bindgen,
+/// the extra flags.
+fn make(paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Variant) -> Command {
     let mut make = Command::new("make");
     clean(&mut make);
-    make.arg("-C").arg(paths.src()).arg(format!("O={}", paths.out().display()));
+    make.arg("-C").arg(paths.src()).arg(format!("O={}", paths.out(arch, variant).display()));
+    make.arg(format!("ARCH={}", arch.kbuild));
     make.arg("LLVM=-14");
     make.arg(format!("RUSTC={}", tc.rustc.display()));
     // Host programs (`scripts/generate_rust_target`) too: every Rust compiler
@@ -302,14 +648,14 @@ fn make(paths: &Paths, tc: &Toolchain) -> Command {
     if let Some(lib) = &tc.lib_src {
         make.arg(format!("RUST_LIB_SRC={}", lib.display()));
     }
-    make.arg(format!("KRUSTFLAGS={RUST_FLAGS}"));
+    make.arg(format!("KRUSTFLAGS={}", variant.krustflags));
     make
 }
 
-/// The symbols of the fragment with the value each must have in `.config`
+/// The symbols of a fragment with the value each must have in `.config`
 /// (`n` for `# CONFIG_X is not set`).
-fn wanted() -> Vec<(&'static str, &'static str)> {
-    FRAGMENT
+fn wanted(fragment: &str) -> Vec<(&str, &str)> {
+    fragment
         .lines()
         .filter_map(|l| {
             if let Some(name) = l.strip_prefix("# ").and_then(|l| l.strip_suffix(" is not set")) {
@@ -335,22 +681,23 @@ fn config_value<'a>(config: &'a str, name: &str) -> &'a str {
 /// `merge_config.sh`, `olddefconfig`; then every symbol of the fragment
 /// checked, `CONFIG_RUST=y` above all (kconfig drops it without a word when
 /// `rust_is_available.sh` fails, so `make rustavailable` runs first).
-fn configure(ctx: &Ctx, paths: &Paths, tc: &Toolchain) -> Result<()> {
-    let out = paths.out();
+fn configure(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Variant) -> Result<()> {
+    let out = paths.out(arch, variant);
     let config = out.join(".config");
-    let key = format!("{}{FRAGMENT}{}", tarball_key()?, tc.key);
-    let stamp = ctx.state().join("kernel-config");
+    let fragment = arch.fragment(variant);
+    let key = format!("{}{fragment}{}", tree_key(ctx)?, tc.key);
+    let stamp = ctx.state().join(format!("kernel-config-{}-{}", arch.name, variant.name));
     if config.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(&*key) {
         Step::skip("configure the kernel", "configured with this tree, fragment and toolchain");
         return Ok(());
     }
-    let step = Step::start("configure the kernel (tinyconfig + 64BIT, serial console, RUST, the Rust sample)");
+    let step = Step::start(&format!("configure the kernel (tinyconfig + {} lines)", wanted(&fragment).len()));
     fs::remove_file(&stamp).ok();
     fs::create_dir_all(&out)?;
-    let logs = ctx.logs().join("kernel-config");
+    let logs = ctx.logs().join(format!("kernel-config-{}-{}", arch.name, variant.name));
     println!("    logs: {}/", logs.display());
     let log = logs.join("rustavailable.log");
-    cmd::run_logged(make(paths, tc).arg("rustavailable"), "make rustavailable", &log, None)?;
+    cmd::run_logged(make(paths, tc, arch, variant).arg("rustavailable"), "make rustavailable", &log, None)?;
     let said = fs::read_to_string(&log).unwrap_or_default();
     if !said.contains("Rust is available!") {
         bail!("`make rustavailable` did not say \"Rust is available!\"; the end of {}:\n{}", log.display(), cmd::tail(&said, 20));
@@ -358,21 +705,22 @@ fn configure(ctx: &Ctx, paths: &Paths, tc: &Toolchain) -> Result<()> {
     for line in said.lines().filter(|l| l.starts_with("***") && l.trim() != "***") {
         println!("    rustavailable: {}", line.trim_start_matches('*').trim());
     }
-    let fragment = out.join("rustc-pfe.config");
-    write_if_changed(&fragment, FRAGMENT.as_bytes())?;
-    cmd::run_logged(make(paths, tc).arg("tinyconfig"), "make tinyconfig", &logs.join("tinyconfig.log"), None)?;
+    let fragment_file = out.join("rustc-pfe.config");
+    write_if_changed(&fragment_file, fragment.as_bytes())?;
+    cmd::run_logged(make(paths, tc, arch, variant).arg("tinyconfig"), "make tinyconfig", &logs.join("tinyconfig.log"), None)?;
     cmd::run_logged(
         clean(&mut Command::new(paths.src().join("scripts/kconfig/merge_config.sh")))
             .args(["-m", "-O"])
             .arg(&out)
             .arg(&config)
-            .arg(&fragment)
+            .arg(&fragment_file)
+            .env("ARCH", arch.kbuild)
             .current_dir(paths.src()),
         "merge_config.sh",
         &logs.join("merge_config.log"),
         None,
     )?;
-    cmd::run_logged(make(paths, tc).arg("olddefconfig"), "make olddefconfig", &logs.join("olddefconfig.log"), None)?;
+    cmd::run_logged(make(paths, tc, arch, variant).arg("olddefconfig"), "make olddefconfig", &logs.join("olddefconfig.log"), None)?;
     let text = fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;
     if config_value(&text, "CONFIG_RUST") != "y" {
         bail!(
@@ -382,7 +730,7 @@ fn configure(ctx: &Ctx, paths: &Paths, tc: &Toolchain) -> Result<()> {
             cmd::tail(&said, 20)
         );
     }
-    let missing: Vec<String> = wanted()
+    let missing: Vec<String> = wanted(&fragment)
         .into_iter()
         .filter(|(name, value)| config_value(&text, name) != *value)
         .map(|(name, value)| format!("{name}={value} (is {})", config_value(&text, name)))
@@ -395,21 +743,23 @@ fn configure(ctx: &Ctx, paths: &Paths, tc: &Toolchain) -> Result<()> {
     Ok(())
 }
 
-/// `make -jN` (vmlinux and bzImage), every time: kbuild is the judge of
-/// what is current (it rebuilds an object whose command line changed, so a
-/// build directory made with other flags is put right), and a no-op make
-/// takes a few seconds. kbuild does not track the compiler binary, though:
-/// a new toolchain removes the Rust objects' directories first. Returns the
+/// `make -jN` (vmlinux, the image, modules), every time: kbuild is the judge
+/// of what is current (it rebuilds an object whose command line changed, so
+/// a build directory made with other flags is put right), and a no-op make
+/// takes seconds. kbuild does not track the compiler binary, though: a new
+/// toolchain removes the Rust objects' directories first. Returns the
 /// build's time, or None when kbuild had nothing to do.
-fn compile(ctx: &Ctx, paths: &Paths, tc: &Toolchain, args: &Args) -> Result<Option<Duration>> {
-    let image = paths.out().join("arch/x86/boot/bzImage");
-    let step = Step::start(&format!("build the kernel (make -j{}, KRUSTFLAGS=\"{RUST_FLAGS}\")", args.jobs));
+fn compile(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Variant, args: &Args) -> Result<Option<Duration>> {
+    let out = paths.out(arch, variant);
+    let image = out.join(arch.image);
+    let flags = if variant.krustflags.is_empty() { "none".to_string() } else { format!("\"{}\"", variant.krustflags) };
+    let step = Step::start(&format!("build the kernel (make -j{}, KRUSTFLAGS {flags})", args.jobs));
     // The compiler the Rust objects in the build directory were made with
     // (written before make runs, so an interrupted build keeps its objects).
-    let compiler = ctx.state().join("kernel-compiler");
+    let compiler = ctx.state().join(format!("kernel-compiler-{}-{}", arch.name, variant.name));
     if fs::read_to_string(&compiler).ok().as_deref() != Some(&*tc.key) {
         for dir in ["rust", "samples/rust"] {
-            let dir = paths.out().join(dir);
+            let dir = out.join(dir);
             if dir.exists() {
                 println!("    a new toolchain: removing {} for kbuild to rebuild it", dir.display());
                 fs::remove_dir_all(&dir)?;
@@ -419,10 +769,10 @@ fn compile(ctx: &Ctx, paths: &Paths, tc: &Toolchain, args: &Args) -> Result<Opti
     }
     let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
     let before = modified(&image);
-    let log = ctx.logs().join("kernel-build.log");
+    let log = ctx.logs().join(format!("kernel-build-{}-{}.log", arch.name, variant.name));
     println!("    log: {}", log.display());
     let started = Instant::now();
-    cmd::run_logged(make(paths, tc).arg(format!("-j{}", args.jobs)), "make", &log, None)?;
+    cmd::run_logged(make(paths, tc, arch, variant).arg(format!("-j{}", args.jobs)), "make", &log, None)?;
     let time = started.elapsed();
     let after = modified(&image);
     if after.is_none() {
@@ -433,15 +783,20 @@ fn compile(ctx: &Ctx, paths: &Paths, tc: &Toolchain, args: &Args) -> Result<Opti
         println!("    kbuild found everything current");
         return Ok(None);
     }
-    record_time(ctx, &format!("kernel-build -j{}", args.jobs), started)?;
+    record_time(ctx, &format!("kernel-build-{}-{} -j{}", arch.name, variant.name, args.jobs), started)?;
     Ok(Some(time))
 }
 
 struct Audit {
     objects: usize,
     functions: usize,
-    /// How alignment was checked, for the summary.
-    aligned: String,
+    /// What was checked, for the summary.
+    summary: String,
+    /// Names of the functions with a record, built in and in the module
+    /// (`rust_minimal.o`), and of every Rust function (for the control).
+    built_in: Vec<String>,
+    module: Vec<String>,
+    all: Vec<String>,
 }
 
 /// The objects of `dir` that rustc built: kbuild's `.NAME.o.cmd` says which
@@ -466,49 +821,110 @@ fn rustc_objects(dir: &Path, rustc: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Every rustc-built object of the kernel (`rust/*.o`, `samples/rust/*.o`)
-/// through the toolchain's `pfe-check --expect 16,16`: every function 16
-/// nops before its symbol, none after, one record at the pad, and with
-/// `--align 16` every patch site 16-aligned.
-fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain) -> Result<Audit> {
-    let step = Step::start(&format!("audit the rustc-built objects (pfe-check --expect {EXPECT})"));
+/// through the toolchain's `pfe-check --expect` of the variant (and
+/// `--align` where it has one), with `--list` for the names the boot checks
+/// match ftrace's list against. The notrace test function is left out of
+/// `--expect` and checked to have no record.
+fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Variant) -> Result<Audit> {
+    let step = Step::start(&format!("audit the rustc-built objects (pfe-check --expect {})", variant.expect));
+    let out = paths.out(arch, variant);
     let mut objects = Vec::new();
     for dir in ["rust", "samples/rust"] {
-        objects.extend(rustc_objects(&paths.out().join(dir), &tc.rustc)?);
+        objects.extend(rustc_objects(&out.join(dir), &tc.rustc)?);
     }
     if !objects.iter().any(|o| o.ends_with("samples/rust/rust_minimal.o")) {
-        bail!("no rustc-built samples/rust/rust_minimal.o in {}", paths.out().display());
+        bail!("no rustc-built samples/rust/rust_minimal.o in {}", out.display());
     }
     let help = cmd::output(Command::new(&tc.pfe_check).arg("--help"))?;
     if !help.contains("--align") {
         bail!("{} has no --align: run `./x build`, which installs this checkout's pfe-check", tc.pfe_check.display());
     }
+    let ftrace = matches!(variant.boot, Boot::Ftrace { .. });
     let mut check = Command::new(&tc.pfe_check);
-    check.args(["--expect", EXPECT, "--align", &ALIGN.to_string()]);
+    check.args(["--list", "--expect", variant.expect]);
+    if let Some(align) = variant.align {
+        check.args(["--align", &align.to_string()]);
+    }
+    if ftrace && variant.expect != "0" {
+        check.args(["--skip", NOTRACE]);
+    }
     check.args(&objects);
-    let out = check.stdin(Stdio::null()).output().with_context(|| format!("cannot start `{}`", cmd::show(&check)))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let log = ctx.logs().join("kernel-pfe-check.log");
-    fs::write(&log, format!("$ {}\n{text}{}", cmd::show(&check), String::from_utf8_lossy(&out.stderr)))?;
-    if !out.status.success() {
+    let output = check.stdin(Stdio::null()).output().with_context(|| format!("cannot start `{}`", cmd::show(&check)))?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let log = ctx.logs().join(format!("kernel-pfe-check-{}-{}.log", arch.name, variant.name));
+    fs::write(&log, format!("$ {}\n{text}{}", cmd::show(&check), String::from_utf8_lossy(&output.stderr)))?;
+    let offenders = text.lines().filter(|l| !l.starts_with("  0x")).collect::<Vec<_>>().join("\n");
+    if !output.status.success() {
         bail!(
-            "`{}` failed ({}); the end of {}:\n{}",
-            cmd::show(&check),
-            out.status,
+            "`pfe-check --expect {}` failed on the rustc-built objects ({}); without the function list, {}:\n{}",
+            variant.expect,
+            output.status,
             log.display(),
-            cmd::tail(&format!("{text}{}", String::from_utf8_lossy(&out.stderr)), 40)
+            cmd::tail(&format!("{offenders}\n{}", String::from_utf8_lossy(&output.stderr)), 40)
         );
     }
     let (counted, functions) = summary_counts(&text)?;
     if counted != objects.len() {
         bail!("pfe-check reported {counted} objects of {}; its output is in {}", objects.len(), log.display());
     }
-    let aligned = format!("patch sites {ALIGN}-aligned (pfe-check --align {ALIGN})");
-    for object in &objects {
-        println!("    {}", object.strip_prefix(paths.out()).unwrap_or(object).display());
+    let listed = listed_functions(&text);
+    let mut audit = Audit { objects: objects.len(), functions, summary: String::new(), built_in: Vec::new(), module: Vec::new(), all: Vec::new() };
+    for (object, name, records) in &listed {
+        audit.all.push(name.clone());
+        if *records > 0 {
+            if object.ends_with("samples/rust/rust_minimal.o") {
+                audit.module.push(name.clone());
+            } else {
+                audit.built_in.push(name.clone());
+            }
+        }
     }
-    println!("    {functions} functions in {} objects: --expect {EXPECT} met; {aligned}", objects.len());
+    if ftrace {
+        match listed.iter().find(|(_, name, _)| name == NOTRACE) {
+            None => bail!("no function {NOTRACE} in the rustc-built objects: the kernel series' test is missing"),
+            Some((_, _, records)) if *records > 0 => {
+                bail!("{NOTRACE} has {records} records: #[patchable_function_entry(prefix_nops = 0, entry_nops = 0)] did not hold")
+            }
+            Some(_) => {}
+        }
+    }
+    for object in &objects {
+        println!("    {}", object.strip_prefix(&out).unwrap_or(object).display());
+    }
+    audit.summary = format!(
+        "--expect {} met{}{}; {} with a record built in, {} in the module",
+        variant.expect,
+        variant.align.map_or(String::new(), |a| format!(", patch sites {a}-aligned")),
+        if ftrace && variant.expect != "0" { format!(" ({NOTRACE}: no nops, no record)") } else { String::new() },
+        audit.built_in.len(),
+        audit.module.len()
+    );
+    println!("    {functions} functions in {} objects: {}", objects.len(), audit.summary);
     step.done();
-    Ok(Audit { objects: objects.len(), functions, aligned })
+    Ok(audit)
+}
+
+/// (object, function, records) from `pfe-check --list`: each object's
+/// summary line (`PATH (KIND ARCH): ...`), then one line per function,
+/// `  ADDRESS N before N after N records PAD site ALIGN NAME`.
+fn listed_functions(text: &str) -> Vec<(String, String, usize)> {
+    let mut object = String::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            if let Some((path, _)) = line.split_once(" (") {
+                object = path.to_string();
+            }
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() >= 11 && words[0].starts_with("0x") && words[6] == "records" {
+            if let Ok(records) = words[5].parse() {
+                out.push((object.clone(), words[10..].join(" "), records));
+            }
+        }
+    }
+    out
 }
 
 /// (objects, functions) from pfe-check's summary lines, one per object:
@@ -526,67 +942,400 @@ fn summary_counts(text: &str) -> Result<(usize, usize)> {
 }
 
 
-/// Boots bzImage under qemu (TCG, serial console on stdout) until the
-/// sample's line is on the console, then stops qemu. Returns the time from
-/// starting qemu to the line.
-fn boot(ctx: &Ctx, paths: &Paths, args: &Args) -> Result<Duration> {
-    let step = Step::start("boot under qemu-system-x86_64 (TCG) until the Rust sample prints");
-    let image = paths.out().join("arch/x86/boot/bzImage");
-    let log = ctx.logs().join("kernel-boot.log");
-    println!("    console: {}", log.display());
-    let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args(["-accel", "tcg", "-m", "256M", "-nographic", "-no-reboot"])
-        .args(["-append", "console=ttyS0 panic=-1", "-kernel"])
-        .arg(&image);
+/// qemu for one kernel: TCG, serial console on stdout, no reboot.
+fn qemu(paths: &Paths, arch: &ArchData, variant: &Variant, initrd: Option<&Path>) -> Command {
+    let mut qemu = Command::new(arch.qemu);
+    qemu.args(arch.machine);
+    if let Some(cpu) = variant.cpu {
+        qemu.args(["-cpu", cpu]);
+    }
+    qemu.args(["-accel", "tcg", "-m", "256M", "-nographic", "-no-reboot"]);
+    qemu.arg("-append").arg(format!("console={} panic=-1", arch.console));
+    qemu.arg("-kernel").arg(paths.out(arch, variant).join(arch.image));
+    if let Some(initrd) = initrd {
+        qemu.arg("-initrd").arg(initrd);
+    }
+    qemu
+}
+
+/// Runs `qemu` with its console in `log` until `done` holds for the
+/// console's text or qemu exits; `done` stops it after `grace` more. A boot
+/// that takes longer than `timeout` stops with the console's tail. Returns
+/// the time to `done` and the console.
+fn watch(mut qemu: Command, log: &Path, timeout: Duration, grace: Duration, done: impl Fn(&str) -> bool) -> Result<(Duration, String)> {
     let started = Instant::now();
-    let mut child = cmd::spawn_logged(&mut qemu, &log)?;
-    let timeout = Duration::from_secs(args.boot_timeout);
+    let mut child = cmd::spawn_logged(&mut qemu, log)?;
+    let read = || fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let mut finished: Option<Duration> = None;
     let outcome = loop {
         std::thread::sleep(Duration::from_millis(100));
-        let text = fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-        if text.contains(SAMPLE_LINE) {
-            break Ok(started.elapsed());
+        if finished.is_none() && done(&read()) {
+            finished = Some(started.elapsed());
         }
         if let Some(status) = child.try_wait()? {
-            break Err(format!("qemu exited ({status}) before the sample printed"));
+            break match finished {
+                Some(time) => Ok(time),
+                None => Err(format!("qemu exited ({status}) before the boot was done")),
+            };
+        }
+        if let Some(time) = finished {
+            if started.elapsed() > time + grace {
+                break Ok(time);
+            }
         }
         if started.elapsed() > timeout {
-            break Err(format!("no sample line after {}s (--boot-timeout)", args.boot_timeout));
+            break Err(format!("the boot did not finish in {}s (--boot-timeout)", timeout.as_secs()));
         }
     };
     // qemu is ours: stop it by its own handle, whatever happened.
     child.kill().ok();
     child.wait().ok();
-    let text = fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = read();
     match outcome {
-        Ok(time) => {
-            for line in text.lines().filter(|l| l.contains("rust_minimal:")) {
-                println!("    console: {}", line.trim_end());
-            }
-            println!("    the sample printed {:.1}s after qemu started; qemu stopped", time.as_secs_f64());
-            record_time(ctx, "kernel-boot", started)?;
-            step.done();
-            Ok(time)
-        }
+        Ok(time) => Ok((time, text)),
         Err(why) => bail!("`{}`: {why}; the end of {}:\n{}", cmd::show(&qemu), log.display(), cmd::tail(&text, 30)),
     }
+}
+
+/// Boots the image until the Rust sample (built in) prints, then stops
+/// qemu. Returns the time from starting qemu to the line.
+fn boot_sample(ctx: &Ctx, paths: &Paths, arch: &ArchData, variant: &Variant, args: &Args) -> Result<Duration> {
+    let step = Step::start(&format!("boot under {} (TCG) until the Rust sample prints", arch.qemu));
+    let log = ctx.logs().join(format!("kernel-boot-{}-{}.log", arch.name, variant.name));
+    println!("    console: {}", log.display());
+    let timeout = Duration::from_secs(args.boot_timeout);
+    let (time, text) = watch(qemu(paths, arch, variant, None), &log, timeout, Duration::ZERO, |t| t.contains(SAMPLE_LINE))?;
+    for line in text.lines().filter(|l| l.contains("rust_minimal:")) {
+        println!("    console: {}", line.trim_end());
+    }
+    println!("    the sample printed {:.1}s after qemu started; qemu stopped", time.as_secs_f64());
+    record_time(ctx, &format!("kernel-boot-{}", arch.name), Instant::now() - time)?;
+    step.done();
+    Ok(time)
+}
+
+/// The initramfs of an ftrace boot: the init, `/dev/console`, the sample
+/// module; written with the kernel's own `usr/gen_init_cpio`.
+fn initramfs(paths: &Paths, arch: &ArchData, variant: &Variant) -> Result<PathBuf> {
+    let out = paths.out(arch, variant);
+    let gen = out.join("usr/gen_init_cpio");
+    let module = out.join("samples/rust/rust_minimal.ko");
+    for needed in [&gen, &module, &paths.init(arch)] {
+        if !needed.is_file() {
+            bail!("no {}: the build should have made it", needed.display());
+        }
+    }
+    let list = out.join("pfe-initramfs.list");
+    let spec = format!(
+        "dir /dev 0755 0 0\nnod /dev/console 0600 0 0 c 5 1\ndir /sys 0755 0 0\n\
+         file /init {} 0755 0 0\nfile /rust_minimal.ko {} 0644 0 0\n",
+        paths.init(arch).display(),
+        module.display()
+    );
+    fs::write(&list, spec)?;
+    let cpio = out.join("pfe-initramfs.cpio");
+    let output = Command::new(&gen).arg(&list).stdin(Stdio::null()).output().with_context(|| format!("cannot run {}", gen.display()))?;
+    if !output.status.success() {
+        bail!("`{} {}` failed: {}", gen.display(), list.display(), String::from_utf8_lossy(&output.stderr));
+    }
+    fs::write(&cpio, output.stdout)?;
+    Ok(cpio)
+}
+
+/// Boots with the project's init until it says it is done (it powers the
+/// machine off then), and checks the console against the audit.
+fn boot_ftrace(ctx: &Ctx, paths: &Paths, arch: &ArchData, variant: &Variant, args: &Args, audit: &Audit) -> Result<(Duration, Vec<String>)> {
+    let Boot::Ftrace { padded } = variant.boot else { unreachable!("an ftrace variant") };
+    let step = Step::start(&format!("boot under {} (TCG) with the ftrace init", arch.qemu));
+    let cpio = initramfs(paths, arch, variant)?;
+    let log = ctx.logs().join(format!("kernel-boot-{}-{}.log", arch.name, variant.name));
+    println!("    console: {}", log.display());
+    let timeout = Duration::from_secs(args.boot_timeout);
+    let qemu = qemu(paths, arch, variant, Some(&cpio));
+    let shown = cmd::show(&qemu);
+    let (time, text) = watch(qemu, &log, timeout, Duration::from_secs(10), |t| t.contains("PFE-INIT done") || has_oops(t))?;
+    let expected = Expected { padded, built_in: &audit.built_in, module: &audit.module, all: &audit.all };
+    let evidence = check_ftrace(&text, &expected)
+        .with_context(|| format!("the console of `{shown}` ({}) does not show what it should", log.display()))?;
+    for line in &evidence {
+        println!("    {line}");
+    }
+    record_time(ctx, &format!("kernel-boot-{}-{}", arch.name, variant.name), Instant::now() - time)?;
+    step.done();
+    Ok((time, evidence))
+}
+
+/// What the console of an oops, a WARN or a panic has.
+const OOPS_MARKS: &[&str] =
+    &["Oops", "Internal error:", "Unable to handle kernel", "Kernel panic", "BUG:", "WARNING:", "Call trace:", "kernel BUG"];
+
+fn has_oops(text: &str) -> bool {
+    OOPS_MARKS.iter().any(|m| text.contains(m))
+}
+
+/// What the console of one ftrace boot must show.
+struct Expected<'a> {
+    padded: bool,
+    /// Rust functions with a record: built into vmlinux, in the module.
+    built_in: &'a [String],
+    module: &'a [String],
+    /// Every function of the rustc-built objects.
+    all: &'a [String],
+}
+
+/// How often each name occurs.
+fn counts<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
+    let mut map = BTreeMap::new();
+    for name in names {
+        *map.entry(name).or_insert(0) += 1;
+    }
+    map
+}
+
+/// The value after `key ` on the console's line that starts with it.
+fn value<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
+    text.lines().filter_map(|l| l.trim_end().strip_prefix(key)).filter_map(|r| r.strip_prefix(' ')).collect()
+}
+
+/// Checks one ftrace boot's console line by line; returns the evidence
+/// (counts and real excerpts) or every check that failed.
+fn check_ftrace(text: &str, want: &Expected) -> Result<Vec<String>> {
+    let mut failed = Vec::new();
+    let mut evidence = Vec::new();
+    let mut expect = |ok: bool, what: String| {
+        if !ok {
+            failed.push(what);
+        }
+    };
+    expect(text.contains("PFE-INIT done"), "the init did not finish (no `PFE-INIT done`)".into());
+    let oopses: Vec<&str> = text.lines().filter(|l| OOPS_MARKS.iter().any(|m| l.contains(m))).collect();
+    expect(oopses.is_empty(), format!("the kernel oopsed or warned: {}", oopses.join(" | ")));
+    expect(value(text, "PFE-MOUNT tracefs") == ["0"], "tracefs did not mount".into());
+
+    // available_filter_functions after boot, against the records.
+    let listed: Vec<&str> = value(text, "PFE-AFF").into_iter().collect();
+    let listed_counts = counts(listed.iter().copied());
+    let rust_names = counts(want.all.iter().map(String::as_str));
+    let listed_rust: usize = listed_counts.iter().filter(|(n, _)| rust_names.contains_key(*n)).map(|(_, c)| c).sum();
+    expect(!listed.is_empty(), "no available_filter_functions lines".into());
+    expect(!listed.contains(&NOTRACE), format!("{NOTRACE} is listed by ftrace"));
+    if want.padded {
+        let records = counts(want.built_in.iter().map(String::as_str));
+        let missing: Vec<String> = records
+            .iter()
+            .filter(|(name, n)| listed_counts.get(*name).copied().unwrap_or(0) < **n)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        expect(
+            missing.is_empty(),
+            format!("{} of the {} Rust functions with a record are not listed, e.g. {}", missing.len(), want.built_in.len(), missing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")),
+        );
+        evidence.push(format!(
+            "available_filter_functions: {listed_rust} Rust functions of {} lines; the records in the built-in Rust objects: {}, all listed",
+            listed.len(),
+            want.built_in.len()
+        ));
+    } else {
+        expect(listed_rust == 0, format!("{listed_rust} Rust functions are listed without the padding"));
+        evidence.push(format!("available_filter_functions: 0 Rust functions of {} lines (control)", listed.len()));
+    }
+
+    // The sample module: loaded and unloaded twice (function, function_graph).
+    let loads = value(text, "PFE-MODULE-LOAD");
+    let unloads = value(text, "PFE-MODULE-UNLOAD");
+    expect(loads == ["0", "0"] && unloads == ["0", "0"], format!("module loads {loads:?}, unloads {unloads:?}, not 0 twice"));
+    for line in SAMPLE_LINES {
+        let n = text.lines().filter(|l| l.contains(line)).count();
+        expect(n == 2, format!("`{line}` printed {n} times, not twice"));
+    }
+    let module_listed: Vec<&str> =
+        value(text, "PFE-AFF-MODULE").into_iter().filter_map(|l| l.strip_suffix(" [rust_minimal]")).collect();
+    if want.padded {
+        let module_records = counts(want.module.iter().map(String::as_str));
+        let module_counts = counts(module_listed.iter().copied());
+        expect(
+            !want.module.is_empty() && module_records == module_counts,
+            format!("the module's listed functions {module_counts:?} are not its records {module_records:?}"),
+        );
+        evidence.push(format!("module rust_minimal: {} functions listed after loading, its {} records", module_listed.len(), want.module.len()));
+    } else {
+        expect(module_listed.is_empty(), format!("{} module functions listed without the padding", module_listed.len()));
+    }
+
+    // The tracers.
+    let traced = |tag: &str| -> Vec<&str> { value(text, &format!("PFE-TRACE {tag}")) };
+    let function = traced("function");
+    let graph = traced("graph");
+    let filter = value(text, "PFE-FILTER-RUST-RESULT");
+    if want.padded {
+        expect(filter == ["0", "0"], format!("set_ftrace_filter `_R*` gave {filter:?}, not 0 twice"));
+        let module_fn = |lines: &[&str], what: &str| lines.iter().filter(|l| l.contains("12rust_minimal") && l.contains(what)).count();
+        let init = module_fn(&function, "4init");
+        let drop = module_fn(&function, "4drop");
+        expect(init > 0 && drop > 0, format!("the function tracer shows the module's init {init} and drop {drop} times"));
+        let kernel_crate = function.iter().filter(|l| l.contains("6kernel")).count();
+        expect(kernel_crate > 0, "the function tracer shows no call of the kernel crate".into());
+        let target = function.iter().filter(|l| l.contains("rust_ftrace_target")).count();
+        let entries = graph.iter().filter(|l| l.trim_end().ends_with(") {") && l.contains("_R")).count();
+        let returns = graph.iter().filter(|l| l.contains("} /* _R")).count();
+        let leaves = graph.iter().filter(|l| l.trim_end().ends_with(");") && l.contains("_R")).count();
+        expect(entries > 0 && returns == entries, format!("function_graph: {entries} Rust entries, {returns} returns"));
+        expect(graph.iter().any(|l| l.contains("12rust_minimal")), "function_graph shows no module function".into());
+        evidence.push(format!(
+            "function tracer: {} Rust calls (module init {init}, drop {drop}, kernel crate {kernel_crate}, rust_ftrace_target {target})",
+            function.len()
+        ));
+        evidence.push(format!("function_graph: {entries} Rust entries, each with its return, and {leaves} leaf calls"));
+        for line in function.iter().filter(|l| l.contains("12rust_minimal")).take(2).chain(graph.iter().filter(|l| l.contains("12rust_minimal")).take(2)) {
+            evidence.push(format!("  | {}", line.trim()));
+        }
+    } else {
+        expect(filter.iter().all(|f| *f == "-22") && filter.len() == 2, format!("set_ftrace_filter `_R*` gave {filter:?}, not -22 (EINVAL) twice"));
+        expect(function.is_empty() && graph.is_empty(), "Rust functions were traced without the padding".into());
+        evidence.push("set_ftrace_filter `_R*`: -22 (EINVAL) for both tracers: nothing to trace".into());
+    }
+
+    // The redirection and the notrace function (rust_ftrace_test.c).
+    expect(value(text, "PFE-REDIRECT-RUN") == ["0"], "writing 1 to rust_ftrace_test's `run` failed".into());
+    let redirect: Vec<&str> = text.lines().filter(|l| l.contains("rust_ftrace_test: redirect:")).collect();
+    let want_redirect = if want.padded {
+        "redirect: rust_ftrace_target(6, 7) = 6007 before, 1000042 redirected, 6007 after; replacement(6, 7) = 1000042"
+    } else {
+        "redirect: rust_ftrace_target(6, 7) = 6007; ftrace_set_filter_ip refused it: -22"
+    };
+    expect(redirect.len() == 1 && redirect[0].contains(want_redirect), format!("the redirection reported {redirect:?}, not `{want_redirect}`"));
+    let notrace: Vec<&str> = text.lines().filter(|l| l.contains("rust_ftrace_test: notrace:")).collect();
+    let want_notrace = "notrace: rust_ftrace_notrace(6, 7) = 13; ftrace_set_filter_ip: -22";
+    expect(notrace.len() == 1 && notrace[0].contains(want_notrace), format!("the notrace test reported {notrace:?}"));
+    expect(value(text, "PFE-NOTRACE-FILTER") == ["-22"], "set_ftrace_filter took the notrace function".into());
+    for line in redirect.iter().chain(notrace.iter()) {
+        evidence.push(format!("  | {}", line.trim()));
+    }
+    evidence.push(format!("set_ftrace_filter {NOTRACE}: -22 (EINVAL); no oops, no WARN"));
+    if !failed.is_empty() {
+        bail!("{}", failed.join("\n"));
+    }
+    Ok(evidence)
+}
+
+/// `./x test`'s check that the kernel series applies, without fuzz, to the
+/// pinned `linux-source-6.1`: only the files the series touches are taken
+/// from the tarball (seconds, not the whole tree), into a scratch directory.
+pub fn series_applies(ctx: &Ctx) -> Result<()> {
+    let patches = kernel_patches(ctx);
+    let mut touched = std::collections::BTreeSet::new();
+    for entry in crate::series::read(&patches)? {
+        let text = fs::read_to_string(patches.join(&entry.name))?;
+        let mut old = None;
+        for line in text.lines() {
+            if let Some(path) = line.strip_prefix("--- ") {
+                old = path.split('\t').next().and_then(|p| p.strip_prefix("a/")).map(str::to_string);
+            } else if line.starts_with("+++ ") {
+                // A file the series creates (`--- /dev/null`) is not in the tarball.
+                if let Some(path) = old.take() {
+                    touched.insert(format!("{TREE}/{path}"));
+                }
+            }
+        }
+    }
+    if touched.is_empty() {
+        bail!("the kernel series in {} touches no file", patches.display());
+    }
+    if !Path::new(TARBALL).is_file() {
+        bail!("no {TARBALL}: install the package linux-source-6.1 (`./x deps` does)");
+    }
+    // The tarball's files, taken once per tarball and list of files
+    // (decompressing it takes most of a minute), then copied for each run.
+    let listed: String = touched.iter().map(|t| format!("{t}\n")).collect();
+    let key = crate::fetch::sha256_of(format!("{}{listed}", tree_key(ctx)?).as_bytes())?;
+    let pristine = ctx.cache.join("kernel").join(format!("series-base-{}", &key[..16]));
+    if !pristine.join(TREE).is_dir() {
+        let scratch = ctx.cache.join("kernel").join("series-base.tmp");
+        if scratch.exists() {
+            fs::remove_dir_all(&scratch)?;
+        }
+        fs::create_dir_all(&scratch)?;
+        cmd::run(Command::new("tar").args(["--no-same-owner", "-xf", TARBALL, "-C"]).arg(&scratch).args(&touched))?;
+        if pristine.exists() {
+            fs::remove_dir_all(&pristine)?;
+        }
+        fs::rename(&scratch, &pristine)?;
+    }
+    let dir = crate::e2e::scratch(ctx, "kernel-series")?;
+    cmd::run(Command::new("cp").arg("-a").arg(pristine.join(TREE)).arg(&dir))?;
+    let applied = apply_kernel_series(&patches, &dir.join(TREE), false)?;
+    if applied == 0 {
+        bail!("the kernel series is empty");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every patch is listed once, and says what and why: a `From:`, a
+    /// subject with a `subsystem: ` prefix, a body before the diff.
     #[test]
-    fn the_fragment_asks_for_rust_and_the_sample_built_in_without_werror() {
-        let wanted = wanted();
-        for (name, value) in [
-            ("CONFIG_64BIT", "y"),
-            ("CONFIG_RUST", "y"),
-            ("CONFIG_SAMPLE_RUST_MINIMAL", "y"),
-            ("CONFIG_SERIAL_8250_CONSOLE", "y"),
-            ("CONFIG_WERROR", "n"),
-        ] {
-            assert!(wanted.contains(&(name, value)), "{name}={value} not in the fragment");
+    fn kernel_patches_are_listed_and_explained() {
+        let patches = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/patches");
+        let listed: Vec<String> = crate::series::read(&patches).unwrap().into_iter().map(|e| e.name).collect();
+        let mut files: Vec<String> = fs::read_dir(&patches)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".patch"))
+            .collect();
+        files.sort();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), listed.len(), "a patch is listed twice");
+        assert_eq!(sorted, files, "kernel/patches/series and the .patch files differ");
+        for name in &listed {
+            let text = fs::read_to_string(patches.join(name)).unwrap();
+            let (head, diff) = text.split_once("\n--- ").unwrap_or_else(|| panic!("{name}: no diff"));
+            assert!(head.starts_with("From: "), "{name}: no From:");
+            let subject = head.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or_else(|| panic!("{name}: no Subject:"));
+            assert!(subject.contains(": ") && subject.len() <= 75, "{name}: subject `{subject}`");
+            let body = head.split_once("\n\n").map(|(_, b)| b.trim()).unwrap_or("");
+            assert!(body.lines().count() >= 3, "{name}: the body does not say why");
+            assert!(body.lines().all(|l| l.len() <= 75), "{name}: a body line is longer than 75 columns");
+            assert!(diff.contains("\n+++ "), "{name}: no diff");
+        }
+    }
+
+    #[test]
+    fn every_arch_has_data_and_a_name_to_parse() {
+        for arch in [Arch::X86_64, Arch::Arm64, Arch::Riscv64] {
+            let data = arch.data();
+            assert_eq!(Arch::parse(data.name), Some(arch));
+            assert!(Arch::NAMES.contains(data.name));
+            assert!(!data.variants.is_empty());
+        }
+        assert_eq!(Arch::parse("aarch64"), None);
+    }
+
+    #[test]
+    fn fragments_ask_for_rust_werror_and_what_each_boot_needs() {
+        for data in ARCHES {
+            for variant in data.variants {
+                let fragment = data.fragment(variant);
+                let wanted = wanted(&fragment);
+                for (name, value) in [("CONFIG_RUST", "y"), ("CONFIG_WERROR", "y"), ("CONFIG_SAMPLES_RUST", "y")] {
+                    assert!(wanted.contains(&(name, value)), "{} {}: no {name}={value}", data.name, variant.name);
+                }
+                let module = if variant.boot == Boot::Sample { "y" } else { "m" };
+                assert!(wanted.contains(&("CONFIG_SAMPLE_RUST_MINIMAL", module)), "{} {}", data.name, variant.name);
+                if let Boot::Ftrace { padded } = variant.boot {
+                    for name in ["CONFIG_FUNCTION_GRAPH_TRACER", "CONFIG_DYNAMIC_FTRACE_WITH_REGS", "CONFIG_MODULE_UNLOAD", "CONFIG_SAMPLE_RUST_FTRACE_TEST"] {
+                        assert!(wanted.contains(&(name, "y")), "{} {}: no {name}", data.name, variant.name);
+                    }
+                    assert!(data.init_cc.is_some());
+                    assert_eq!(padded, variant.expect != "0", "{} {}", data.name, variant.name);
+                    assert_eq!(padded, !variant.krustflags.contains("=0"), "{} {}", data.name, variant.name);
+                }
+            }
         }
         let config = "CONFIG_RUST_IS_AVAILABLE=y\n# CONFIG_WERROR is not set\nCONFIG_RUST=y\n";
         assert_eq!(config_value(config, "CONFIG_RUST"), "y");
@@ -603,5 +1352,17 @@ mod tests {
                     --expect 16,16: 4/4 functions match\n";
         assert_eq!(summary_counts(text).unwrap(), (2, 2055));
         assert_eq!(summary_counts("  offender: f: 0 before\n").unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn listed_functions_carry_their_object_and_records() {
+        let text = "/b/samples/rust/rust_ftrace_target.o (relocatable aarch64): 3 functions, 2 with a record; 2 records in 1 sections (flags awo), 0 orphans\n  \
+                    0x00000000   0 before   2 after  1 records -       site     4-al rust_ftrace_target\n  \
+                    0x00000010   0 before   0 after  0 records bti     site     -    rust_ftrace_notrace\n  \
+                    --expect 2,0: 2/2 functions match (1 skipped)\n";
+        let listed = listed_functions(text);
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0], ("/b/samples/rust/rust_ftrace_target.o".to_string(), "rust_ftrace_target".to_string(), 1));
+        assert_eq!(listed[1].2, 0);
     }
 }

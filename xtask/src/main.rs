@@ -39,7 +39,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("bench", "", "Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md"),
     ("check-prefixes", "", "Check every prefix of the series with `x.py check` of the compiler, in a worktree of its own, then build and test the whole series (`./x test`)"),
     ("regressions", "[--rerun-base]", "Run the base's whole codegen, assembly and ui suites with and without the series and compare; rewrites docs/REGRESSIONS.md"),
-    ("kernel", "[--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain (=16,16, 16-aligned), audit its Rust objects with pfe-check, boot it in qemu until the Rust sample prints"),
+    ("kernel", "[--arch x86_64|arm64|riscv64] [--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain and kernel/patches, audit its Rust objects with pfe-check, boot it in qemu: x86_64 (default) padded =16,16 until the Rust sample prints; arm64, riscv64 with ftrace tracing and redirecting Rust functions, and a control without the padding"),
 ];
 
 const DISCARD_HELP: &str = "--discard  throw away uncommitted changes and unexported commits in the cached tree";
@@ -120,6 +120,13 @@ fn parse(args: &[String]) -> Result<Command> {
             f if name == "test" && !f.starts_with('-') => filters.push(f.to_string()),
             "--jobs" | "-j" if name == "kernel" => kernel.jobs = number(rest.next(), arg, name)?,
             "--boot-timeout" if name == "kernel" => kernel.boot_timeout = number(rest.next(), arg, name)?,
+            "--arch" if name == "kernel" => match rest.next().map(|a| (a, kernel::Arch::parse(a))) {
+                Some((_, Some(arch))) => kernel.arch = arch,
+                Some((other, None)) => {
+                    bail!("--arch {other}: not one of {}\n\n{}", kernel::Arch::NAMES, command_help(name))
+                }
+                None => bail!("--arch needs one of {}\n\n{}", kernel::Arch::NAMES, command_help(name)),
+            },
             "--rerun-base" if name == "regressions" => regressions.rerun_base = true,
             other => bail!("`./x {name}` takes no `{other}`\n\n{}", command_help(name)),
         }
@@ -228,5 +235,10 @@ mod tests {
         assert!(matches!(parsed("apply --help"), Ok(Command::Help(t)) if t.contains("--discard")));
         assert!(parsed("regressions --discard").is_err());
         assert!(matches!(parsed("regressions --rerun-base"), Ok(Command::Regressions(a)) if a.rerun_base));
+        assert!(matches!(parsed("kernel --arch riscv64"), Ok(Command::Kernel(a)) if a.arch == kernel::Arch::Riscv64));
+        assert!(matches!(parsed("kernel"), Ok(Command::Kernel(a)) if a.arch == kernel::Arch::X86_64));
+        for line in ["kernel --arch", "kernel --arch aarch64", "build --arch arm64"] {
+            assert!(parsed(line).is_err(), "`{line}` accepted");
+        }
     }
 }

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The first process of the kernels `./x kernel --arch arm64|riscv64` boots:
+ * it exercises ftrace on the kernel's Rust functions and reports on the
+ * console, one `PFE-...` line per fact, for the driver to check
+ * (xtask/src/kernel.rs). Built static with the kernel tree's own nolibc
+ * (`tools/include/nolibc`), so it needs no C library and no FP registers.
+ *
+ * What it does, in order:
+ *  1. mounts sysfs and tracefs;
+ *  2. prints every function ftrace knows (`available_filter_functions`),
+ *     which the driver matches against the records in the Rust objects;
+ *  3. function tracer on them and on the module to come (`:mod:`), loads
+ *     the Rust sample module (finit_module), lists its functions, unloads
+ *     it (delete_module, so its `Drop` runs), prints the trace;
+ *  4. the same with the function_graph tracer, which also hooks returns;
+ *  5. runs the kernel's redirection test (rust_ftrace_test.c, reporting in
+ *     the kernel log) with no tracer on;
+ *  6. asks tracefs to filter on the notrace Rust function;
+ *  7. powers off.
+ */
+
+#include "nolibc.h"
+
+#ifndef O_APPEND
+#define O_APPEND 02000
+#endif
+
+#define TRACING "/sys/kernel/tracing/"
+#define MODULE_NAME "rust_minimal"
+
+static char buf[1 << 16];
+
+static void say(const char *a, const char *b, const char *c)
+{
+	fputs(a, stdout);
+	if (b)
+		fputs(b, stdout);
+	if (c)
+		fputs(c, stdout);
+	fputs("\n", stdout);
+}
+
+static void say_num(const char *what, long n)
+{
+	printf("%s %ld\n", what, n);
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int contains(const char *s, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *s; s++)
+		if (strncmp(s, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Writes `text` to `path`; returns 0 or -errno. */
+static int write_file(const char *path, const char *text, int append)
+{
+	int fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC), 0);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* Calls `line_fn` on every line of `path`; returns the number of lines. */
+static long each_line(const char *path, void (*line_fn)(const char *, void *), void *arg)
+{
+	static char line[1024];
+	size_t used = 0;
+	long lines = 0;
+	int fd = open(path, O_RDONLY, 0);
+	ssize_t n, i;
+
+	if (fd < 0) {
+		say("PFE-ERROR cannot open ", path, NULL);
+		return -1;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				line[used] = 0;
+				line_fn(line, arg);
+				lines++;
+				used = 0;
+			} else if (used < sizeof(line) - 1) {
+				line[used++] = buf[i];
+			}
+		}
+	}
+	close(fd);
+	return lines;
+}
+
+/* Every traceable function, for the driver to match against the records. */
+static void list_all(const char *line, void *count)
+{
+	say("PFE-AFF ", line, NULL);
+	if (starts_with(line, "_R") || starts_with(line, "rust_ftrace_"))
+		++*(long *)count;
+}
+
+static void list_module(const char *line, void *count)
+{
+	if (contains(line, "[" MODULE_NAME "]")) {
+		say("PFE-AFF-MODULE ", line, NULL);
+		++*(long *)count;
+	}
+}
+
+/* Trace lines that name a Rust function (as the callee or the caller). */
+static void print_trace(const char *line, void *tag)
+{
+	if (line[0] != '#' && (contains(line, " _R") || contains(line, "-_R") ||
+			       contains(line, "rust_ftrace_")))
+		say("PFE-TRACE ", (const char *)tag, line);
+}
+
+static int load_module(void)
+{
+	int fd = open("/" MODULE_NAME ".ko", O_RDONLY, 0);
+	long ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = my_syscall3(__NR_finit_module, fd, "", 0);
+	close(fd);
+	return ret;
+}
+
+static int unload_module(void)
+{
+	return my_syscall2(__NR_delete_module, MODULE_NAME, O_NONBLOCK);
+}
+
+/*
+ * One tracer over the Rust functions while the module comes and goes. When
+ * ftrace refuses the filter (no Rust function has an entry), the module
+ * still comes and goes, untraced: an empty filter would trace everything.
+ */
+static void trace_with(const char *tracer, const char *tag)
+{
+	long listed = 0;
+	int ret, tracing = 0;
+
+	write_file(TRACING "tracing_on", "0", 0);
+	write_file(TRACING "current_tracer", "nop", 0);
+	write_file(TRACING "trace", "", 0);
+	ret = write_file(TRACING "set_ftrace_filter", "_R*", 0);
+	say("PFE-FILTER-RUST ", tag, NULL);
+	say_num("PFE-FILTER-RUST-RESULT", ret);
+	if (ret == 0) {
+		write_file(TRACING "set_ftrace_filter", "rust_ftrace_*", 1);
+		/* Applied to the module's functions when it is loaded. */
+		write_file(TRACING "set_ftrace_filter", ":mod:" MODULE_NAME, 1);
+		ret = write_file(TRACING "current_tracer", tracer, 0);
+		say_num("PFE-TRACER-SET", ret);
+		tracing = ret == 0;
+	} else {
+		write_file(TRACING "set_ftrace_filter", "", 0);
+		say("PFE-TRACER-SKIPPED ", tracer, NULL);
+	}
+	if (tracing)
+		write_file(TRACING "tracing_on", "1", 0);
+	say_num("PFE-MODULE-LOAD", load_module());
+	if (tag[0] == 'f') {
+		each_line(TRACING "available_filter_functions", list_module, &listed);
+		say_num("PFE-AFF-MODULE-COUNT", listed);
+	}
+	say_num("PFE-MODULE-UNLOAD", unload_module());
+	if (tracing) {
+		write_file(TRACING "tracing_on", "0", 0);
+		each_line(TRACING "trace", print_trace, (void *)tag);
+	}
+	write_file(TRACING "current_tracer", "nop", 0);
+	write_file(TRACING "set_ftrace_filter", "", 0);
+}
+
+int main(void)
+{
+	long rust = 0, total;
+
+	say("PFE-INIT start", NULL, NULL);
+	mkdir("/sys", 0755);
+	say_num("PFE-MOUNT sysfs", mount("sysfs", "/sys", "sysfs", 0, NULL));
+	say_num("PFE-MOUNT tracefs", mount("tracefs", TRACING, "tracefs", 0, NULL));
+
+	total = each_line(TRACING "available_filter_functions", list_all, &rust);
+	printf("PFE-AFF-COUNT %ld of %ld\n", rust, total);
+
+	/* Returns show the function's name too, for the driver to pair them. */
+	write_file(TRACING "options/funcgraph-tail", "1", 0);
+	trace_with("function", "function ");
+	trace_with("function_graph", "graph ");
+
+	say_num("PFE-REDIRECT-RUN",
+		write_file("/sys/module/rust_ftrace_test/parameters/run", "1", 0));
+	say_num("PFE-NOTRACE-FILTER",
+		write_file(TRACING "set_ftrace_filter", "rust_ftrace_notrace", 0));
+	write_file(TRACING "set_ftrace_filter", "", 0);
+
+	say("PFE-INIT done", NULL, NULL);
+	reboot(LINUX_REBOOT_CMD_POWER_OFF);
+	return 0;
+}
