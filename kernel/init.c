@@ -11,8 +11,9 @@
  *  2. prints every function ftrace knows (`available_filter_functions`),
  *     which the driver matches against the records in the Rust objects;
  *  3. function tracer on them and on the module to come (`:mod:`), loads
- *     the Rust sample module (finit_module), lists its functions, unloads
- *     it (delete_module, so its `Drop` runs), prints the trace;
+ *     the Rust sample module (finit_module), lists its functions and where
+ *     its text is, prints the trace, unloads it (delete_module, so its
+ *     `Drop` runs), prints the trace again;
  *  4. the same with the function_graph tracer, which also hooks returns;
  *  5. runs the kernel's redirection test (rust_ftrace_test.c, reporting in
  *     the kernel log) with no tracer on;
@@ -119,12 +120,29 @@ static void list_module(const char *line, void *count)
 	}
 }
 
-/* Trace lines that name a Rust function (as the callee or the caller). */
+/* Every line of the trace (the filter leaves only Rust functions in it). */
 static void print_trace(const char *line, void *tag)
 {
-	if (line[0] != '#' && (contains(line, " _R") || contains(line, "-_R") ||
-			       contains(line, "rust_ftrace_")))
+	if (line[0] != '#' && line[0] != 0)
 		say("PFE-TRACE ", (const char *)tag, line);
+}
+
+/* Where the module's .text is, to name its functions after it is gone. */
+static void print_module_text(void)
+{
+	int fd = open("/sys/module/" MODULE_NAME "/sections/.text", O_RDONLY, 0);
+	ssize_t n;
+
+	if (fd < 0) {
+		say_num("PFE-ERROR module sections", -errno);
+		return;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	say("PFE-MODULE-TEXT ", buf, NULL);
 }
 
 static int load_module(void)
@@ -145,11 +163,15 @@ static int unload_module(void)
 }
 
 /*
- * One tracer over the Rust functions while the module comes and goes. When
- * ftrace refuses the filter (no Rust function has an entry), the module
- * still comes and goes, untraced: an empty filter would trace everything.
+ * One tracer over the Rust functions while the module comes and goes. The
+ * trace is printed twice: after loading, while the module's symbols still
+ * name its functions, and after unloading (its `Drop`), when only their
+ * addresses are left. When ftrace refuses the filter (no Rust function has
+ * an entry), the module still comes and goes, untraced: an empty filter
+ * would trace every function. Filters end with a newline, so that write()
+ * parses them and reports an error rather than close().
  */
-static void trace_with(const char *tracer, const char *tag)
+static void trace_with(const char *tracer, const char *tag, const char *unload_tag)
 {
 	long listed = 0;
 	int ret, tracing = 0;
@@ -157,13 +179,13 @@ static void trace_with(const char *tracer, const char *tag)
 	write_file(TRACING "tracing_on", "0", 0);
 	write_file(TRACING "current_tracer", "nop", 0);
 	write_file(TRACING "trace", "", 0);
-	ret = write_file(TRACING "set_ftrace_filter", "_R*", 0);
+	ret = write_file(TRACING "set_ftrace_filter", "_R*\n", 0);
 	say("PFE-FILTER-RUST ", tag, NULL);
 	say_num("PFE-FILTER-RUST-RESULT", ret);
 	if (ret == 0) {
-		write_file(TRACING "set_ftrace_filter", "rust_ftrace_*", 1);
+		write_file(TRACING "set_ftrace_filter", "rust_ftrace_*\n", 1);
 		/* Applied to the module's functions when it is loaded. */
-		write_file(TRACING "set_ftrace_filter", ":mod:" MODULE_NAME, 1);
+		write_file(TRACING "set_ftrace_filter", ":mod:" MODULE_NAME "\n", 1);
 		ret = write_file(TRACING "current_tracer", tracer, 0);
 		say_num("PFE-TRACER-SET", ret);
 		tracing = ret == 0;
@@ -174,14 +196,21 @@ static void trace_with(const char *tracer, const char *tag)
 	if (tracing)
 		write_file(TRACING "tracing_on", "1", 0);
 	say_num("PFE-MODULE-LOAD", load_module());
+	write_file(TRACING "tracing_on", "0", 0);
 	if (tag[0] == 'f') {
 		each_line(TRACING "available_filter_functions", list_module, &listed);
 		say_num("PFE-AFF-MODULE-COUNT", listed);
 	}
+	print_module_text();
+	if (tracing) {
+		each_line(TRACING "trace", print_trace, (void *)tag);
+		write_file(TRACING "trace", "", 0);
+		write_file(TRACING "tracing_on", "1", 0);
+	}
 	say_num("PFE-MODULE-UNLOAD", unload_module());
 	if (tracing) {
 		write_file(TRACING "tracing_on", "0", 0);
-		each_line(TRACING "trace", print_trace, (void *)tag);
+		each_line(TRACING "trace", print_trace, (void *)unload_tag);
 	}
 	write_file(TRACING "current_tracer", "nop", 0);
 	write_file(TRACING "set_ftrace_filter", "", 0);
@@ -201,13 +230,13 @@ int main(void)
 
 	/* Returns show the function's name too, for the driver to pair them. */
 	write_file(TRACING "options/funcgraph-tail", "1", 0);
-	trace_with("function", "function ");
-	trace_with("function_graph", "graph ");
+	trace_with("function", "function ", "function-unload ");
+	trace_with("function_graph", "graph ", "graph-unload ");
 
 	say_num("PFE-REDIRECT-RUN",
 		write_file("/sys/module/rust_ftrace_test/parameters/run", "1", 0));
 	say_num("PFE-NOTRACE-FILTER",
-		write_file(TRACING "set_ftrace_filter", "rust_ftrace_notrace", 0));
+		write_file(TRACING "set_ftrace_filter", "rust_ftrace_notrace\n", 0));
 	write_file(TRACING "set_ftrace_filter", "", 0);
 
 	say("PFE-INIT done", NULL, NULL);

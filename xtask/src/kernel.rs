@@ -28,7 +28,7 @@ use crate::deps;
 use crate::paths::Ctx;
 use crate::series::write_if_changed;
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -124,6 +124,8 @@ struct ArchData {
     /// The init's compiler and flags (no FP registers, as the kernels here
     /// have no FPU support); None where the boot needs no init.
     init_cc: Option<(&'static str, &'static [&'static str])>,
+    /// `llvm-objdump-14 --mattr`: the extensions to decode by name.
+    mattr: &'static str,
     variants: &'static [Variant],
 }
 
@@ -142,6 +144,10 @@ struct Variant {
     /// qemu's `-cpu`.
     cpu: Option<&'static str>,
     boot: Boot,
+    /// The first instructions of the test's `rust_ftrace_target` in the
+    /// linked `vmlinux` (ftrace boots only): where the pad and the landing
+    /// pad are, after the link.
+    entry: &'static [&'static str],
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -219,6 +225,7 @@ const ARCHES: &[ArchData] = &[
         packages: &["qemu-system-x86"],
         fragment: X86_FRAGMENT,
         init_cc: None,
+        mattr: "",
         variants: &[Variant {
             name: "sample",
             what: "x86 call padding (=16,16, 16-aligned), the Rust sample built in",
@@ -228,6 +235,7 @@ const ARCHES: &[ArchData] = &[
             align: Some(16),
             cpu: None,
             boot: Boot::Sample,
+            entry: &[],
         }],
     },
     ArchData {
@@ -244,6 +252,7 @@ CONFIG_SERIAL_AMBA_PL011=y
 CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
 ",
         init_cc: Some(("aarch64-linux-gnu-gcc", &["-mgeneral-regs-only"])),
+        mattr: "+bti,+pauth",
         variants: &[
             Variant {
                 name: "ftrace",
@@ -257,6 +266,7 @@ CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
                 align: None,
                 cpu: Some("cortex-a57"),
                 boot: Boot::Ftrace { padded: true },
+                entry: &["nop", "nop", "stp x29, x30, [sp, #-16]!"],
             },
             Variant {
                 name: "control",
@@ -270,6 +280,7 @@ CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
                 align: None,
                 cpu: Some("cortex-a57"),
                 boot: Boot::Ftrace { padded: false },
+                entry: &["stp x29, x30, [sp, #-16]!"],
             },
             Variant {
                 name: "bti",
@@ -287,6 +298,7 @@ CONFIG_ARM64_BTI_KERNEL=y
                 // algorithm: the architected QARMA is slow under TCG.
                 cpu: Some("max,pauth-impdef=on"),
                 boot: Boot::Ftrace { padded: true },
+                entry: &["bti c", "nop", "nop", "paciasp", "stp x29, x30, [sp, #-16]!"],
             },
         ],
     },
@@ -306,6 +318,7 @@ CONFIG_SERIAL_OF_PLATFORM=y
 CONFIG_RISCV_ISA_C=y
 ",
         init_cc: Some(("riscv64-linux-gnu-gcc", &["-march=rv64imac", "-mabi=lp64"])),
+        mattr: "+c",
         variants: &[
             Variant {
                 name: "ftrace",
@@ -316,6 +329,7 @@ CONFIG_RISCV_ISA_C=y
                 align: None,
                 cpu: None,
                 boot: Boot::Ftrace { padded: true },
+                entry: &["c.nop", "c.nop", "c.nop", "c.nop"],
             },
             Variant {
                 name: "control",
@@ -326,6 +340,7 @@ CONFIG_RISCV_ISA_C=y
                 align: None,
                 cpu: None,
                 boot: Boot::Ftrace { padded: false },
+                entry: &[],
             },
         ],
     },
@@ -525,14 +540,39 @@ fn kernel_patches(ctx: &Ctx) -> PathBuf {
     ctx.root.join("kernel/patches")
 }
 
-/// The tarball as found (path, size, mtime) and the kernel series' digest:
-/// a new `linux-source-6.1` package or a changed series means a new tree.
-fn tree_key(ctx: &Ctx) -> Result<String> {
+/// The tarball as found (path, size, mtime): a new `linux-source-6.1`
+/// package means a new tree and new builds.
+fn tarball_key() -> Result<String> {
     let meta = fs::metadata(TARBALL)
         .with_context(|| format!("cannot read {TARBALL} (package linux-source-6.1)"))?;
     let mtime = meta.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    Ok(format!("{TARBALL} {} {mtime}\n", meta.len()))
+}
+
+/// The tarball's key and the kernel series' digest: what the patched tree
+/// (and so every kernel config) is made from.
+fn tree_key(ctx: &Ctx) -> Result<String> {
     let series = crate::series::digest(&kernel_patches(ctx))?;
-    Ok(format!("{TARBALL} {} {mtime}\nkernel series {series}\n", meta.len()))
+    Ok(format!("{}kernel series {series}\n", tarball_key()?))
+}
+
+/// The files the kernel series touches, relative to the tree: (those it
+/// changes, which the tarball has; those it creates).
+fn touched_files(patches: &Path) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+    let (mut changed, mut created) = (BTreeSet::new(), BTreeSet::new());
+    for entry in crate::series::read(patches)? {
+        let text = fs::read_to_string(patches.join(&entry.name))?;
+        let mut old_is_null = false;
+        for line in text.lines() {
+            if let Some(path) = line.strip_prefix("--- ") {
+                old_is_null = path.starts_with("/dev/null");
+            } else if let Some(path) = line.strip_prefix("+++ ") {
+                let Some(path) = path.split('\t').next().and_then(|p| p.strip_prefix("b/")) else { continue };
+                if old_is_null { &mut created } else { &mut changed }.insert(path.to_string());
+            }
+        }
+    }
+    Ok((changed, created))
 }
 
 /// Applies the kernel series to `tree` with `patch -p1 --fuzz=0` (as
@@ -565,13 +605,16 @@ pub fn apply_kernel_series(patches: &Path, tree: &Path, dry_run: bool) -> Result
 
 /// Unpacks the tarball, applies the kernel series, and renames the tree
 /// into place, so an interrupted unpack or a patch that fails never looks
-/// done. A new tree removes the old build directories: its files keep the
-/// tarball's dates, older than the objects built from the last one, and
-/// kbuild would not see the change.
+/// done. The new tree's files keep the tarball's dates, older than the
+/// objects built from the last tree, so kbuild would not see a change:
+/// with a new tarball the build directories go; with only a new series,
+/// every file the old or the new series touched gets a new date instead,
+/// and kbuild rebuilds what depends on them.
 fn unpack(ctx: &Ctx, paths: &Paths) -> Result<()> {
     let key = tree_key(ctx)?;
     let stamp = ctx.state().join("kernel-source");
-    if paths.src().join("Makefile").is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(&*key) {
+    let old = fs::read_to_string(&stamp).unwrap_or_default();
+    if paths.src().join("Makefile").is_file() && old.starts_with(&key) {
         Step::skip("unpack and patch linux-source-6.1", "unpacked from this tarball, with this series");
         return Ok(());
     }
@@ -584,21 +627,37 @@ fn unpack(ctx: &Ctx, paths: &Paths) -> Result<()> {
     if paths.src().exists() {
         fs::remove_dir_all(paths.src())?;
     }
-    for entry in fs::read_dir(&paths.dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "build" || name.starts_with("build-") {
-            fs::remove_dir_all(entry.path())?;
+    let same_tarball = old.starts_with(&tarball_key()?);
+    if !same_tarball {
+        for entry in fs::read_dir(&paths.dir)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "build" || name.starts_with("build-") {
+                println!("    a new tarball: removing {}", entry.path().display());
+                fs::remove_dir_all(entry.path())?;
+            }
         }
     }
     fs::create_dir_all(&scratch)?;
     cmd::run(Command::new("tar").args(["--no-same-owner", "-xf", TARBALL, "-C"]).arg(&scratch))?;
-    let applied = apply_kernel_series(&kernel_patches(ctx), &scratch.join(TREE), false)?;
+    let tree = scratch.join(TREE);
+    let applied = apply_kernel_series(&kernel_patches(ctx), &tree, false)?;
     println!("    {applied} kernel patches applied");
-    fs::rename(scratch.join(TREE), paths.src())
-        .with_context(|| format!("{TARBALL} did not unpack to {TREE}/"))?;
+    let (changed, created) = touched_files(&kernel_patches(ctx))?;
+    let touched: BTreeSet<String> = changed.into_iter().chain(created).collect();
+    if same_tarball {
+        let before = old.lines().filter_map(|l| l.strip_prefix("touched ")).map(str::to_string);
+        let now = std::time::SystemTime::now();
+        for path in touched.iter().cloned().chain(before) {
+            if let Ok(file) = fs::File::options().write(true).open(tree.join(&path)) {
+                file.set_modified(now)?;
+            }
+        }
+    }
+    fs::rename(&tree, paths.src()).with_context(|| format!("{TARBALL} did not unpack to {TREE}/"))?;
     fs::remove_dir_all(&scratch)?;
     fs::create_dir_all(ctx.state())?;
-    fs::write(&stamp, key)?;
+    let record: String = touched.iter().map(|t| format!("touched {t}\n")).collect();
+    fs::write(&stamp, format!("{key}{record}"))?;
     step.done();
     Ok(())
 }
@@ -797,6 +856,47 @@ struct Audit {
     built_in: Vec<String>,
     module: Vec<String>,
     all: Vec<String>,
+    /// Functions in `.init.text`: freed after init, and ftrace with them.
+    init_text: Vec<String>,
+    /// Weak functions: a strong one of the same name elsewhere replaces
+    /// them at link time (the Rust intrinsics the arch has in assembly).
+    weak: Vec<String>,
+    /// The module's functions in its `.text`, to name traced addresses.
+    module_text: Vec<Symbol>,
+}
+
+/// A function symbol of an object, as `llvm-objdump -t` prints it.
+#[derive(Clone, Debug, PartialEq)]
+struct Symbol {
+    name: String,
+    section: String,
+    value: u64,
+    size: u64,
+    weak: bool,
+}
+
+/// The function symbols of `object` (`llvm-objdump-14 -t`).
+fn function_symbols(object: &Path) -> Result<Vec<Symbol>> {
+    Ok(parse_symbols(&cmd::output(Command::new("llvm-objdump-14").arg("-t").arg(object))?))
+}
+
+/// `ADDRESS FLAGS SECTION<tab>SIZE [.hidden] NAME`, functions (`F`) only.
+fn parse_symbols(text: &str) -> Vec<Symbol> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once('\t') else { continue };
+        let (Some(address), Some(section)) = (left.split_whitespace().next(), left.split_whitespace().last()) else { continue };
+        let flags = left.get(address.len()..left.len() - section.len()).unwrap_or("");
+        if !flags.split_whitespace().any(|f| f == "F") {
+            continue;
+        }
+        let mut words = right.split_whitespace();
+        let (Some(size), Some(name)) = (words.next(), right.split_whitespace().last()) else { continue };
+        let (Ok(value), Ok(size)) = (u64::from_str_radix(address, 16), u64::from_str_radix(size, 16)) else { continue };
+        let weak = flags.split_whitespace().any(|f| f == "w");
+        out.push(Symbol { name: name.to_string(), section: section.to_string(), value, size, weak });
+    }
+    out
 }
 
 /// The objects of `dir` that rustc built: kbuild's `.NAME.o.cmd` says which
@@ -868,7 +968,31 @@ fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Va
         bail!("pfe-check reported {counted} objects of {}; its output is in {}", objects.len(), log.display());
     }
     let listed = listed_functions(&text);
-    let mut audit = Audit { objects: objects.len(), functions, summary: String::new(), built_in: Vec::new(), module: Vec::new(), all: Vec::new() };
+    let mut audit = Audit {
+        objects: objects.len(),
+        functions,
+        summary: String::new(),
+        built_in: Vec::new(),
+        module: Vec::new(),
+        all: Vec::new(),
+        init_text: Vec::new(),
+        weak: Vec::new(),
+        module_text: Vec::new(),
+    };
+    for object in &objects {
+        for symbol in function_symbols(object)? {
+            if symbol.section.starts_with(".init") {
+                audit.init_text.push(symbol.name.clone());
+            }
+            if symbol.weak {
+                audit.weak.push(symbol.name);
+            }
+        }
+    }
+    let module_ko = out.join("samples/rust/rust_minimal.ko");
+    if module_ko.is_file() {
+        audit.module_text = function_symbols(&module_ko)?.into_iter().filter(|s| s.section == ".text").collect();
+    }
     for (object, name, records) in &listed {
         audit.all.push(name.clone());
         if *records > 0 {
@@ -888,6 +1012,15 @@ fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Va
             Some(_) => {}
         }
     }
+    let mut entry = String::new();
+    if ftrace {
+        let found = entry_instructions(&out.join("vmlinux"), arch.mattr, "rust_ftrace_target", variant.entry.len().max(4))?;
+        let head: Vec<&str> = found.iter().take(variant.entry.len()).map(String::as_str).collect();
+        if !variant.entry.is_empty() && head != variant.entry {
+            bail!("rust_ftrace_target in vmlinux starts {found:?}, not {:?}", variant.entry);
+        }
+        entry = format!("; rust_ftrace_target in vmlinux starts `{}`", found.join("; "));
+    }
     for object in &objects {
         println!("    {}", object.strip_prefix(&out).unwrap_or(object).display());
     }
@@ -898,10 +1031,32 @@ fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Va
         if ftrace && variant.expect != "0" { format!(" ({NOTRACE}: no nops, no record)") } else { String::new() },
         audit.built_in.len(),
         audit.module.len()
-    );
+    ) + &entry;
     println!("    {functions} functions in {} objects: {}", objects.len(), audit.summary);
     step.done();
     Ok(audit)
+}
+
+/// The first `n` instructions of `symbol` in `image`, as
+/// `llvm-objdump-14` names them (whitespace folded to one space).
+fn entry_instructions(image: &Path, mattr: &str, symbol: &str, n: usize) -> Result<Vec<String>> {
+    let mut objdump = Command::new("llvm-objdump-14");
+    objdump.args(["-d", "--no-show-raw-insn"]).arg(format!("--disassemble-symbols={symbol}"));
+    if !mattr.is_empty() {
+        objdump.arg(format!("--mattr={mattr}"));
+    }
+    let text = cmd::output(objdump.arg(image))?;
+    Ok(parse_instructions(&text).into_iter().take(n).collect())
+}
+
+/// `ADDRESS: <tab>MNEMONIC<tab>OPERANDS` lines of `llvm-objdump -d`.
+fn parse_instructions(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split_once(":"))
+        .filter(|(address, _)| !address.trim().is_empty() && address.trim().chars().all(|c| c.is_ascii_hexdigit()))
+        .map(|(_, insn)| insn.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|insn| !insn.is_empty())
+        .collect()
 }
 
 /// (object, function, records) from `pfe-check --list`: each object's
@@ -917,10 +1072,13 @@ fn listed_functions(text: &str) -> Vec<(String, String, usize)> {
             }
             continue;
         }
+        // The landing pad may be two words (`bti c`): the name is the last
+        // word, the record count the one before `records`.
         let words: Vec<&str> = line.split_whitespace().collect();
-        if words.len() >= 11 && words[0].starts_with("0x") && words[6] == "records" {
-            if let Ok(records) = words[5].parse() {
-                out.push((object.clone(), words[10..].join(" "), records));
+        let Some(at) = words.iter().position(|w| *w == "records") else { continue };
+        if words.len() >= 11 && words[0].starts_with("0x") && at == 6 {
+            if let (Ok(records), Some(name)) = (words[5].parse(), words.last()) {
+                out.push((object.clone(), name.to_string(), records));
             }
         }
     }
@@ -1054,7 +1212,15 @@ fn boot_ftrace(ctx: &Ctx, paths: &Paths, arch: &ArchData, variant: &Variant, arg
     let qemu = qemu(paths, arch, variant, Some(&cpio));
     let shown = cmd::show(&qemu);
     let (time, text) = watch(qemu, &log, timeout, Duration::from_secs(10), |t| t.contains("PFE-INIT done") || has_oops(t))?;
-    let expected = Expected { padded, built_in: &audit.built_in, module: &audit.module, all: &audit.all };
+    let expected = Expected {
+        padded,
+        built_in: &audit.built_in,
+        module: &audit.module,
+        all: &audit.all,
+        init_text: &audit.init_text,
+        weak: &audit.weak,
+        module_text: &audit.module_text,
+    };
     let evidence = check_ftrace(&text, &expected)
         .with_context(|| format!("the console of `{shown}` ({}) does not show what it should", log.display()))?;
     for line in &evidence {
@@ -1081,6 +1247,25 @@ struct Expected<'a> {
     module: &'a [String],
     /// Every function of the rustc-built objects.
     all: &'a [String],
+    init_text: &'a [String],
+    weak: &'a [String],
+    module_text: &'a [Symbol],
+}
+
+/// The module function at `address`, given where its `.text` was.
+fn symbolize<'a>(address: u64, base: u64, text: &'a [Symbol]) -> Option<&'a str> {
+    let offset = address.checked_sub(base)?;
+    text.iter().find(|s| s.value <= offset && offset < s.value + s.size.max(1)).map(|s| s.name.as_str())
+}
+
+/// The `0x...` addresses on a trace line.
+fn addresses(line: &str) -> Vec<u64> {
+    line.match_indices("0x")
+        .filter_map(|(i, _)| {
+            let hex: String = line[i + 2..].chars().take_while(char::is_ascii_hexdigit).collect();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .collect()
 }
 
 /// How often each name occurs.
@@ -1121,19 +1306,33 @@ fn check_ftrace(text: &str, want: &Expected) -> Result<Vec<String>> {
     expect(!listed.contains(&NOTRACE), format!("{NOTRACE} is listed by ftrace"));
     if want.padded {
         let records = counts(want.built_in.iter().map(String::as_str));
-        let missing: Vec<String> = records
-            .iter()
-            .filter(|(name, n)| listed_counts.get(*name).copied().unwrap_or(0) < **n)
-            .map(|(name, _)| name.to_string())
-            .collect();
+        let deficit = |name: &str, n: usize| listed_counts.get(name).copied().unwrap_or(0) < n;
+        let mut freed = Vec::new();
+        let mut replaced = Vec::new();
+        let mut missing = Vec::new();
+        for (name, n) in &records {
+            if !deficit(name, *n) {
+                continue;
+            }
+            if want.init_text.iter().any(|i| i == name) {
+                freed.push(name.to_string());
+            } else if want.weak.iter().any(|w| w == name) {
+                replaced.push(name.to_string());
+            } else {
+                missing.push(name.to_string());
+            }
+        }
         expect(
             missing.is_empty(),
             format!("{} of the {} Rust functions with a record are not listed, e.g. {}", missing.len(), want.built_in.len(), missing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")),
         );
         evidence.push(format!(
-            "available_filter_functions: {listed_rust} Rust functions of {} lines; the records in the built-in Rust objects: {}, all listed",
+            "available_filter_functions: {listed_rust} Rust functions of {} lines; of the {} records in the built-in Rust objects all are listed but {} weak ones the arch replaces with its own ({}) and {} freed with .init.text",
             listed.len(),
-            want.built_in.len()
+            want.built_in.len(),
+            replaced.len(),
+            replaced.join(", "),
+            freed.len()
         ));
     } else {
         expect(listed_rust == 0, format!("{listed_rust} Rust functions are listed without the padding"));
@@ -1151,47 +1350,81 @@ fn check_ftrace(text: &str, want: &Expected) -> Result<Vec<String>> {
     let module_listed: Vec<&str> =
         value(text, "PFE-AFF-MODULE").into_iter().filter_map(|l| l.strip_suffix(" [rust_minimal]")).collect();
     if want.padded {
-        let module_records = counts(want.module.iter().map(String::as_str));
+        // init_module is in .init.text: freed, and unlisted, once it has run.
+        let module_records = counts(want.module.iter().map(String::as_str).filter(|n| !want.init_text.iter().any(|i| i == n)));
         let module_counts = counts(module_listed.iter().copied());
         expect(
             !want.module.is_empty() && module_records == module_counts,
             format!("the module's listed functions {module_counts:?} are not its records {module_records:?}"),
         );
-        evidence.push(format!("module rust_minimal: {} functions listed after loading, its {} records", module_listed.len(), want.module.len()));
+        evidence.push(format!(
+            "module rust_minimal: {} functions listed after loading: its {} records but init_module (.init.text, freed)",
+            module_listed.len(),
+            want.module.len()
+        ));
     } else {
         expect(module_listed.is_empty(), format!("{} module functions listed without the padding", module_listed.len()));
     }
 
-    // The tracers.
+    // The tracers: while the module is loaded its functions have names;
+    // after unloading (its Drop) they are addresses in its former .text.
     let traced = |tag: &str| -> Vec<&str> { value(text, &format!("PFE-TRACE {tag}")) };
-    let function = traced("function");
-    let graph = traced("graph");
+    let (function, function_unload) = (traced("function"), traced("function-unload"));
+    let (graph, graph_unload) = (traced("graph"), traced("graph-unload"));
+    let bases: Vec<u64> = value(text, "PFE-MODULE-TEXT").iter().filter_map(|v| addresses(v).first().copied()).collect();
+    let dropped = |lines: &[&str], base: Option<&u64>| -> Vec<String> {
+        let Some(base) = base else { return Vec::new() };
+        let mut names: Vec<String> = lines
+            .iter()
+            .flat_map(|l| addresses(l))
+            .filter_map(|a| symbolize(a, *base, want.module_text))
+            .filter(|n| n.contains("11RustMinimal") && n.ends_with("4Drop4drop"))
+            .map(str::to_string)
+            .collect();
+        names.dedup();
+        names
+    };
     let filter = value(text, "PFE-FILTER-RUST-RESULT");
     if want.padded {
         expect(filter == ["0", "0"], format!("set_ftrace_filter `_R*` gave {filter:?}, not 0 twice"));
-        let module_fn = |lines: &[&str], what: &str| lines.iter().filter(|l| l.contains("12rust_minimal") && l.contains(what)).count();
-        let init = module_fn(&function, "4init");
-        let drop = module_fn(&function, "4drop");
-        expect(init > 0 && drop > 0, format!("the function tracer shows the module's init {init} and drop {drop} times"));
+        expect(bases.len() == 2, format!("the module's .text was found {} times, not twice", bases.len()));
+        let init = |lines: &[&str]| lines.iter().filter(|l| l.contains("12rust_minimal") && l.contains("6Module4init")).count();
         let kernel_crate = function.iter().filter(|l| l.contains("6kernel")).count();
+        let drop_fn = dropped(&function_unload, bases.first());
+        expect(init(&function) > 0, "the function tracer shows no call of the module's init".into());
         expect(kernel_crate > 0, "the function tracer shows no call of the kernel crate".into());
-        let target = function.iter().filter(|l| l.contains("rust_ftrace_target")).count();
+        expect(!drop_fn.is_empty(), "the function tracer shows no call of the module's Drop at unloading".into());
         let entries = graph.iter().filter(|l| l.trim_end().ends_with(") {") && l.contains("_R")).count();
         let returns = graph.iter().filter(|l| l.contains("} /* _R")).count();
         let leaves = graph.iter().filter(|l| l.trim_end().ends_with(");") && l.contains("_R")).count();
+        let graph_init = graph.iter().filter(|l| l.contains("6Module4init") && l.trim_end().ends_with(") {")).count();
+        let graph_init_ret = graph.iter().filter(|l| l.contains("} /* ") && l.contains("6Module4init")).count();
+        let graph_drop = dropped(&graph_unload, bases.get(1));
         expect(entries > 0 && returns == entries, format!("function_graph: {entries} Rust entries, {returns} returns"));
-        expect(graph.iter().any(|l| l.contains("12rust_minimal")), "function_graph shows no module function".into());
+        expect(graph_init > 0 && graph_init_ret == graph_init, format!("function_graph: the module's init entered {graph_init}, returned {graph_init_ret} times"));
+        expect(!graph_drop.is_empty(), "function_graph shows no call of the module's Drop at unloading".into());
         evidence.push(format!(
-            "function tracer: {} Rust calls (module init {init}, drop {drop}, kernel crate {kernel_crate}, rust_ftrace_target {target})",
-            function.len()
+            "function tracer: {} Rust calls while loading (module init {}, kernel crate {kernel_crate}), {} while unloading, {} named by the module's symbols as {}",
+            function.len(),
+            init(&function),
+            function_unload.len(),
+            drop_fn.len(),
+            drop_fn.join(", ")
         ));
-        evidence.push(format!("function_graph: {entries} Rust entries, each with its return, and {leaves} leaf calls"));
-        for line in function.iter().filter(|l| l.contains("12rust_minimal")).take(2).chain(graph.iter().filter(|l| l.contains("12rust_minimal")).take(2)) {
+        evidence.push(format!(
+            "function_graph: {entries} Rust entries, each with its return, {leaves} leaf calls; module init entered and returned {graph_init} time(s); Drop at unloading: {}",
+            graph_drop.join(", ")
+        ));
+        let excerpt = function.iter().filter(|l| l.contains("6Module4init")).take(1)
+            .chain(graph.iter().filter(|l| l.contains("6Module4init")).take(2))
+            .chain(function_unload.iter().take(2));
+        for line in excerpt {
             evidence.push(format!("  | {}", line.trim()));
         }
     } else {
         expect(filter.iter().all(|f| *f == "-22") && filter.len() == 2, format!("set_ftrace_filter `_R*` gave {filter:?}, not -22 (EINVAL) twice"));
-        expect(function.is_empty() && graph.is_empty(), "Rust functions were traced without the padding".into());
+        let all_traced = function.len() + function_unload.len() + graph.len() + graph_unload.len();
+        expect(all_traced == 0, "Rust functions were traced without the padding".into());
         evidence.push("set_ftrace_filter `_R*`: -22 (EINVAL) for both tracers: nothing to trace".into());
     }
 
@@ -1221,23 +1454,10 @@ fn check_ftrace(text: &str, want: &Expected) -> Result<Vec<String>> {
 /// `./x test`'s check that the kernel series applies, without fuzz, to the
 /// pinned `linux-source-6.1`: only the files the series touches are taken
 /// from the tarball (seconds, not the whole tree), into a scratch directory.
+#[cfg(any(test, feature = "bench"))]
 pub fn series_applies(ctx: &Ctx) -> Result<()> {
     let patches = kernel_patches(ctx);
-    let mut touched = std::collections::BTreeSet::new();
-    for entry in crate::series::read(&patches)? {
-        let text = fs::read_to_string(patches.join(&entry.name))?;
-        let mut old = None;
-        for line in text.lines() {
-            if let Some(path) = line.strip_prefix("--- ") {
-                old = path.split('\t').next().and_then(|p| p.strip_prefix("a/")).map(str::to_string);
-            } else if line.starts_with("+++ ") {
-                // A file the series creates (`--- /dev/null`) is not in the tarball.
-                if let Some(path) = old.take() {
-                    touched.insert(format!("{TREE}/{path}"));
-                }
-            }
-        }
-    }
+    let touched: BTreeSet<String> = touched_files(&patches)?.0.into_iter().map(|p| format!("{TREE}/{p}")).collect();
     if touched.is_empty() {
         bail!("the kernel series in {} touches no file", patches.display());
     }
@@ -1247,7 +1467,7 @@ pub fn series_applies(ctx: &Ctx) -> Result<()> {
     // The tarball's files, taken once per tarball and list of files
     // (decompressing it takes most of a minute), then copied for each run.
     let listed: String = touched.iter().map(|t| format!("{t}\n")).collect();
-    let key = crate::fetch::sha256_of(format!("{}{listed}", tree_key(ctx)?).as_bytes())?;
+    let key = crate::fetch::sha256_of(format!("{}{listed}", tarball_key()?).as_bytes())?;
     let pristine = ctx.cache.join("kernel").join(format!("series-base-{}", &key[..16]));
     if !pristine.join(TREE).is_dir() {
         let scratch = ctx.cache.join("kernel").join("series-base.tmp");
@@ -1358,11 +1578,11 @@ mod tests {
     fn listed_functions_carry_their_object_and_records() {
         let text = "/b/samples/rust/rust_ftrace_target.o (relocatable aarch64): 3 functions, 2 with a record; 2 records in 1 sections (flags awo), 0 orphans\n  \
                     0x00000000   0 before   2 after  1 records -       site     4-al rust_ftrace_target\n  \
-                    0x00000010   0 before   0 after  0 records bti     site     -    rust_ftrace_notrace\n  \
+                    0x00000010   0 before   0 after  0 records bti c   site     4-al rust_ftrace_notrace\n  \
                     --expect 2,0: 2/2 functions match (1 skipped)\n";
         let listed = listed_functions(text);
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[0], ("/b/samples/rust/rust_ftrace_target.o".to_string(), "rust_ftrace_target".to_string(), 1));
-        assert_eq!(listed[1].2, 0);
+        assert_eq!(listed[1], ("/b/samples/rust/rust_ftrace_target.o".to_string(), "rust_ftrace_notrace".to_string(), 0));
     }
 }
