@@ -1585,4 +1585,133 @@ mod tests {
         assert_eq!(listed[0], ("/b/samples/rust/rust_ftrace_target.o".to_string(), "rust_ftrace_target".to_string(), 1));
         assert_eq!(listed[1], ("/b/samples/rust/rust_ftrace_target.o".to_string(), "rust_ftrace_notrace".to_string(), 0));
     }
+    fn testdata(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/testdata").join(name);
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The audit's side of a real arm64 boot (`kernel/testdata`, the
+    /// console of `./x kernel --arch arm64` cut to 40 of its 1601 Rust
+    /// functions): what the console is checked against.
+    struct Audited {
+        built_in: Vec<String>,
+        module: Vec<String>,
+        init_text: Vec<String>,
+        weak: Vec<String>,
+        module_text: Vec<Symbol>,
+    }
+
+    fn audited(console: &str) -> Audited {
+        let rust = |n: &&str| n.starts_with("_R") || n.starts_with("rust_ftrace_");
+        let weak: Vec<String> = ["__ashlti3", "__ashrti3", "__lshrti3"].map(String::from).to_vec();
+        let mut built_in: Vec<String> =
+            value(console, "PFE-AFF").into_iter().filter(rust).map(String::from).collect();
+        built_in.extend(weak.iter().cloned());
+        let mut module: Vec<String> = value(console, "PFE-AFF-MODULE")
+            .into_iter()
+            .filter_map(|l| l.strip_suffix(" [rust_minimal]"))
+            .map(String::from)
+            .collect();
+        module.sort();
+        module.dedup();
+        module.push("init_module".into());
+        let symbols = parse_symbols(&testdata("arm64-rust_minimal.ko.symbols"));
+        Audited {
+            built_in,
+            module,
+            init_text: vec!["init_module".into()],
+            weak,
+            module_text: symbols.into_iter().filter(|s| s.section == ".text").collect(),
+        }
+    }
+
+    fn check(console: &str, padded: bool, a: &Audited) -> Result<Vec<String>> {
+        let mut all = a.built_in.clone();
+        all.extend(a.module.iter().cloned());
+        all.push(NOTRACE.into());
+        let want = Expected {
+            padded,
+            built_in: &a.built_in,
+            module: &a.module,
+            all: &all,
+            init_text: &a.init_text,
+            weak: &a.weak,
+            module_text: &a.module_text,
+        };
+        check_ftrace(console, &want)
+    }
+
+    #[test]
+    fn a_real_traced_boot_passes_every_check() {
+        let console = testdata("arm64-ftrace.console");
+        let a = audited(&console);
+        let evidence = check(&console, true, &a).unwrap().join("\n");
+        for said in [
+            "1000042 redirected, 6007 after",
+            "3 weak ones the arch replaces with its own (__ashlti3, __ashrti3, __lshrti3)",
+            "but init_module (.init.text, freed)",
+            "11RustMinimalNtNtNtCshNso7GI6UKi_4core3ops4drop4Drop4drop",
+            "each with its return",
+        ] {
+            assert!(evidence.contains(said), "no `{said}` in:\n{evidence}");
+        }
+        // The serial console's line ends.
+        check(&console.replace('\n', "\r\n"), true, &a).unwrap();
+        // Not what a kernel without the padding shows.
+        assert!(check(&console, false, &a).is_err());
+    }
+
+    #[test]
+    fn a_real_control_boot_passes_as_a_control_only() {
+        let console = testdata("arm64-control.console");
+        let a = audited(&testdata("arm64-ftrace.console"));
+        let evidence = check(&console, false, &a).unwrap().join("\n");
+        assert!(evidence.contains("ftrace_set_filter_ip refused it: -22"), "{evidence}");
+        let err = format!("{:#}", check(&console, true, &a).unwrap_err());
+        assert!(err.contains("not listed") && err.contains("redirection"), "{err}");
+    }
+
+    #[test]
+    fn each_missing_or_wrong_line_fails_the_boot() {
+        let console = testdata("arm64-ftrace.console");
+        let a = audited(&console);
+        let first_rust = value(&console, "PFE-AFF").into_iter().find(|n| n.starts_with("_R")).unwrap().to_string();
+        let cases: Vec<(String, &str)> = vec![
+            (console.replace("1000042 redirected", "6007 redirected"), "redirection"),
+            (console.replace("PFE-NOTRACE-FILTER -22", "PFE-NOTRACE-FILTER 0"), "notrace function"),
+            (console.replace(&format!("PFE-AFF {first_rust}\n"), ""), "not listed"),
+            (console.replace("PFE-INIT done", ""), "did not finish"),
+            (console.replace("PFE-MODULE-UNLOAD 0", "PFE-MODULE-UNLOAD -16"), "unloads"),
+            (console.replace("PFE-INIT done", "Internal error: Oops - BTI: 0000000034000002 [#1] SMP\nPFE-INIT done"), "oopsed"),
+            (console.replace("PFE-MODULE-TEXT 0xffffffc000250000", "PFE-MODULE-TEXT 0xffffffc000150000"), "Drop"),
+            (console.lines().filter(|l| !(l.contains("PFE-TRACE graph ") && l.contains("} /*"))).collect::<Vec<_>>().join("\n"), "returns"),
+        ];
+        for (broken, why) in cases {
+            assert_ne!(broken, console, "the case `{why}` changed nothing");
+            let err = format!("{:#}", check(&broken, true, &a).unwrap_err());
+            assert!(err.contains(why), "expected `{why}` in: {err}");
+        }
+    }
+
+    #[test]
+    fn symbols_and_instructions_are_read_as_llvm_objdump_prints_them() {
+        let symbols = parse_symbols(&testdata("arm64-rust_minimal.ko.symbols"));
+        let init = symbols.iter().find(|s| s.name == "init_module").unwrap();
+        assert_eq!(init.section, ".init.text");
+        assert!(!init.weak);
+        assert!(symbols.iter().any(|s| s.section == ".text" && s.name.ends_with("4Drop4drop")));
+        let weak = parse_symbols("0000000000000288  w    F .text\t0000000000000048 .hidden __ashlti3\n");
+        assert_eq!(weak, [Symbol { name: "__ashlti3".into(), section: ".text".into(), value: 0x288, size: 0x48, weak: true }]);
+        let text = "\nvmlinux:\tfile format elf64-littleaarch64\n\nDisassembly of section .text:\n\n\
+                    ffffffc00823be3c <rust_ftrace_target>:\n\
+                    ffffffc00823be3c:      \tbti\tc\nffffffc00823be40:      \tnop\n\
+                    ffffffc00823be48:      \tpaciasp\nffffffc00823be4c:      \tstp\tx29, x30, [sp, #-16]!\n";
+        assert_eq!(parse_instructions(text), ["bti c", "nop", "paciasp", "stp x29, x30, [sp, #-16]!"]);
+        assert_eq!(addresses("init-1 [000] 1.1: 0xffffffc0002506f8 <-0xffffffc000250708"), [0xffffffc0002506f8, 0xffffffc000250708]);
+        let text_syms = vec![Symbol { name: "f".into(), section: ".text".into(), value: 0x10, size: 0x8, weak: false }];
+        assert_eq!(symbolize(0x1014, 0x1000, &text_syms), Some("f"));
+        assert_eq!(symbolize(0x1018, 0x1000, &text_syms), None);
+        assert_eq!(symbolize(0x0fff, 0x1000, &text_syms), None);
+    }
+
 }
