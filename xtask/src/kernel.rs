@@ -124,8 +124,9 @@ struct ArchData {
     /// The init's compiler and flags (no FP registers, as the kernels here
     /// have no FPU support); None where the boot needs no init.
     init_cc: Option<(&'static str, &'static [&'static str])>,
-    /// `llvm-objdump-14 --mattr`: the extensions to decode by name.
-    mattr: &'static str,
+    /// `llvm-objdump-14` options: the extensions to decode by name, and
+    /// on RISC-V `c.nop` rather than its alias `nop`.
+    objdump: &'static [&'static str],
     variants: &'static [Variant],
 }
 
@@ -225,7 +226,7 @@ const ARCHES: &[ArchData] = &[
         packages: &["qemu-system-x86"],
         fragment: X86_FRAGMENT,
         init_cc: None,
-        mattr: "",
+        objdump: &[],
         variants: &[Variant {
             name: "sample",
             what: "x86 call padding (=16,16, 16-aligned), the Rust sample built in",
@@ -252,7 +253,7 @@ CONFIG_SERIAL_AMBA_PL011=y
 CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
 ",
         init_cc: Some(("aarch64-linux-gnu-gcc", &["-mgeneral-regs-only"])),
-        mattr: "+bti,+pauth",
+        objdump: &["--mattr=+bti,+pauth"],
         variants: &[
             Variant {
                 name: "ftrace",
@@ -311,14 +312,17 @@ CONFIG_ARM64_BTI_KERNEL=y
         machine: &["-M", "virt", "-bios", "default"],
         console: "ttyS0",
         packages: &["qemu-system-misc", "opensbi", "gcc-riscv64-linux-gnu"],
+        // The virt machine's drivers (its interrupt controller above all:
+        // without it the UART never probes and the console stays silent).
         fragment: "\
+CONFIG_SOC_VIRT=y
 CONFIG_SERIAL_8250=y
 CONFIG_SERIAL_8250_CONSOLE=y
 CONFIG_SERIAL_OF_PLATFORM=y
 CONFIG_RISCV_ISA_C=y
 ",
         init_cc: Some(("riscv64-linux-gnu-gcc", &["-march=rv64imac", "-mabi=lp64"])),
-        mattr: "+c",
+        objdump: &["--mattr=+c", "-M", "no-aliases"],
         variants: &[
             Variant {
                 name: "ftrace",
@@ -1014,7 +1018,7 @@ fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Va
     }
     let mut entry = String::new();
     if ftrace {
-        let found = entry_instructions(&out.join("vmlinux"), arch.mattr, "rust_ftrace_target", variant.entry.len().max(4))?;
+        let found = entry_instructions(&out.join("vmlinux"), arch.objdump, "rust_ftrace_target", variant.entry.len().max(4))?;
         let head: Vec<&str> = found.iter().take(variant.entry.len()).map(String::as_str).collect();
         if !variant.entry.is_empty() && head != variant.entry {
             bail!("rust_ftrace_target in vmlinux starts {found:?}, not {:?}", variant.entry);
@@ -1039,12 +1043,9 @@ fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Va
 
 /// The first `n` instructions of `symbol` in `image`, as
 /// `llvm-objdump-14` names them (whitespace folded to one space).
-fn entry_instructions(image: &Path, mattr: &str, symbol: &str, n: usize) -> Result<Vec<String>> {
+fn entry_instructions(image: &Path, options: &[&str], symbol: &str, n: usize) -> Result<Vec<String>> {
     let mut objdump = Command::new("llvm-objdump-14");
-    objdump.args(["-d", "--no-show-raw-insn"]).arg(format!("--disassemble-symbols={symbol}"));
-    if !mattr.is_empty() {
-        objdump.arg(format!("--mattr={mattr}"));
-    }
+    objdump.args(["-d", "--no-show-raw-insn"]).arg(format!("--disassemble-symbols={symbol}")).args(options);
     let text = cmd::output(objdump.arg(image))?;
     Ok(parse_instructions(&text).into_iter().take(n).collect())
 }
