@@ -1337,7 +1337,7 @@ fn check_ftrace(text: &str, want: &Expected) -> Result<Vec<String>> {
             format!("{} of the {} Rust functions with a record are not listed, e.g. {}", missing.len(), want.built_in.len(), missing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")),
         );
         evidence.push(format!(
-            "available_filter_functions: {listed_rust} Rust functions of {} lines; of the {} records in the built-in Rust objects all are listed but {} weak ones the arch replaces with its own ({}) and {} freed with .init.text",
+            "available_filter_functions: {listed_rust} of its {} lines name Rust functions; the {} records in the built-in Rust objects are all listed by their function's name but {} weak ones the arch replaces with its own ({}), which ftrace lists under the name of the function before them, and {} freed with .init.text",
             listed.len(),
             want.built_in.len(),
             replaced.len(),
