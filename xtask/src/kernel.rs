@@ -404,6 +404,16 @@ struct Outcome {
     evidence: Vec<String>,
 }
 
+/// Every Debian package `./x kernel` needs, for every architecture (what
+/// `./x deps` installs besides the build's).
+pub fn all_packages() -> Vec<&'static str> {
+    let mut packages = PACKAGES.to_vec();
+    for arch in ARCHES {
+        packages.extend(arch.packages.iter().filter(|p| !PACKAGES.contains(p)));
+    }
+    packages
+}
+
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let started = Instant::now();
     let arch = args.arch.data();

@@ -32,7 +32,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("build", "[--discard]", "Install, fetch, prepare, apply the series, build stage1 and link the rustup toolchain `pfe`"),
     ("test", "[--discard] [--exact] [FILTER...]", "Build what is missing, then run the tests (those whose name contains a FILTER); ends with `N passed, N failed`"),
     ("refresh", "", "Export the commits after the base in the cached tree to `patches/`"),
-    ("deps", "", "Only install the Debian packages every command needs"),
+    ("deps", "", "Only install the Debian packages every command needs (`./x kernel`'s for every architecture too)"),
     ("fetch", "", "Only download the pinned source package and verify its SHA-256 sums"),
     ("prepare", "", "Only unpack and prepare the base tree as `debian/rules` does"),
     ("apply", "[--discard]", "Only apply `patches/series` to the cached tree"),
@@ -169,7 +169,10 @@ fn run(command: Command) -> Result<()> {
         Command::Build(args) => build::run(&ctx, &args),
         Command::Test(args) => test::run(&ctx, &args),
         Command::Refresh => refresh::run(&ctx),
-        Command::Deps => deps::run(&ctx),
+        Command::Deps => {
+            deps::run(&ctx)?;
+            deps::install("install the kernel's Debian packages", &kernel::all_packages())
+        }
         Command::Fetch => fetch::run(&ctx),
         Command::Prepare => prepare::run(&ctx),
         Command::Apply(args) => apply::run(&ctx, &args),
