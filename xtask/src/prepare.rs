@@ -76,9 +76,11 @@ pub fn unpack(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
 pub fn quilt_push(tree: &Path) -> Result<String> {
     // No fuzz, as dpkg-source applies a 3.0 (quilt) package's patches: a
     // patch that only applies with fuzz would break the packagers' build.
+    // No ~/.quiltrc either: its QUILT_PATCHES would win over ours (seen: a
+    // developer's quiltrc for another series made this push fail).
     cmd::output(
         Command::new("quilt")
-            .args(["push", "-a", "-q", "--fuzz=0"])
+            .args(["--quiltrc", "-", "push", "-a", "-q", "--fuzz=0"])
             .env("QUILT_PATCHES", "debian/patches")
             .env("QUILT_PC", ".pc")
             .current_dir(tree),
