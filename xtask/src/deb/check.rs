@@ -203,9 +203,22 @@ fn person(ctx: &Ctx, dir: &Path, program: &str) -> Command {
     command
 }
 
-/// The last line of pfe-check's report: its summary.
-fn summary(report: &str) -> &str {
-    report.lines().last().unwrap_or("").trim()
+/// pfe-check's report in total, from its `--expect N,M: a/b functions
+/// match` line per object: `a/b functions in n objects match`.
+fn summary(report: &str) -> String {
+    let (mut matching, mut functions, mut objects) = (0, 0, 0);
+    for line in report.lines() {
+        let Some(counts) = line.trim().strip_prefix("--expect ").and_then(|l| l.split_once(": ")).map(|(_, c)| c) else {
+            continue;
+        };
+        let Some((a, b)) = counts.strip_suffix(" functions match").and_then(|c| c.split_once('/')) else { continue };
+        if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+            matching += a;
+            functions += b;
+            objects += 1;
+        }
+    }
+    format!("{matching}/{functions} functions in {objects} object{} match", if objects == 1 { "" } else { "s" })
 }
 
 /// The toolchain used as its man pages say, with the cache hidden.
@@ -335,15 +348,25 @@ fn cargo_crate(ctx: &Ctx, scratch: &Path, proofs: &mut Proofs) -> Result<()> {
     let log = ctx.logs().join("deb-check-cargo-test.log");
     cmd::run_logged(person(ctx, &krate, "cargo-pfe").env("RUSTFLAGS", flags).arg("test"), "cargo-pfe test", &log, None)?;
     let tested = fs::read_to_string(&log).unwrap_or_default();
-    let results: Vec<[usize; 3]> = tested.lines().filter_map(crate::test::summary_counts).collect();
-    let passed: usize = results.iter().map(|r| r[0]).sum();
-    let failed: usize = results.iter().map(|r| r[1]).sum();
-    if !tested.contains("Doc-tests pfe_deb_check") || failed != 0 || passed < 2 {
+    // libtest's summaries: the unit tests', then the doctests' after cargo's
+    // `Doc-tests <package>` line.
+    let (units, docs) = tested.split_once("Doc-tests ").unwrap_or((&tested, ""));
+    let counts = |text: &str| -> [usize; 3] {
+        text.lines().filter_map(crate::test::summary_counts).fold([0; 3], |a, c| [a[0] + c[0], a[1] + c[1], a[2] + c[2]])
+    };
+    let (units, docs) = (counts(units), counts(docs));
+    if units[0] < 1 || docs[0] < 1 || units[1] + docs[1] != 0 {
         bail!(
-            "`cargo-pfe test` did not pass a unit test and a doctest ({passed} passed, {failed} failed); see {}",
+            "`cargo-pfe test` did not pass the unit test and the doctest (unit tests {} passed, {} failed; \
+             doctests {} passed, {} failed); see {}",
+            units[0],
+            units[1],
+            docs[0],
+            docs[1],
             log.display()
         );
     }
+    let passed = units[0] + docs[0];
     proofs.add(format!(
         "`cargo-pfe build` and `cargo-pfe test` (RUSTFLAGS={flags}) of a crate with itoa {itoa} from crates.io \
          and a proc-macro of its own: {passed} tests passed, a unit test and a doctest (run by rustdoc-pfe); \
@@ -354,10 +377,12 @@ fn cargo_crate(ctx: &Ctx, scratch: &Path, proofs: &mut Proofs) -> Result<()> {
 }
 
 /// kbuild with `RUSTC=/usr/bin/rustc-pfe` in the kernel tree `./x kernel`
-/// unpacked (with its bindgen): `make rustavailable`, then a small
-/// configuration with `CONFIG_RUST` and `rust/core.o`, which kbuild
-/// compiles from the package's library sources, audited. Without that tree
-/// it says so and proves nothing about the kernel.
+/// unpacked (with its bindgen), building into a directory of its own:
+/// `make rustavailable`, then tinyconfig with `CONFIG_RUST` and `make
+/// prepare`, which in 6.1 builds the kernel's Rust crates (`core` from the
+/// package's library sources, `compiler_builtins`, `alloc`, `bindings`, the
+/// `macros` proc-macro, `kernel`); every object rustc made is audited.
+/// Without that tree it says so and proves nothing about the kernel.
 fn kernel(ctx: &Ctx, scratch: &Path, proofs: &mut Proofs) -> Result<()> {
     let dir = ctx.cache.join("kernel");
     let tree = dir.join("linux-source-6.1");
@@ -398,18 +423,31 @@ fn kernel(ctx: &Ctx, scratch: &Path, proofs: &mut Proofs) -> Result<()> {
     if !fs::read_to_string(&config)?.lines().any(|l| l == "CONFIG_RUST=y") {
         bail!("kconfig dropped CONFIG_RUST from {} with RUSTC={rustc}", config.display());
     }
-    cmd::run_logged(make("rust/core.o").arg("-j2"), "make rust/core.o", &logs.join("core.log"), None)?;
-    let cmd_file = fs::read_to_string(out.join("rust/.core.o.cmd")).unwrap_or_default();
-    let source = format!("/{PREFIX}/lib/rustlib/src/rust/library/core/src/lib.rs");
-    if !cmd_file.contains(rustc) || !cmd_file.contains(&source) {
-        bail!("kbuild's rust/.core.o.cmd does not show {rustc} compiling {source}");
+    cmd::run_logged(make("prepare").arg("-j2"), "make prepare", &logs.join("prepare.log"), None)?;
+    // kbuild's `.NAME.o.cmd` says which compiler made each object.
+    let mut objects = Vec::new();
+    for entry in fs::read_dir(out.join("rust"))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".o") else { continue };
+        let made = fs::read_to_string(out.join("rust").join(format!(".{stem}.o.cmd"))).unwrap_or_default();
+        if made.lines().next().is_some_and(|l| l.contains(rustc)) {
+            objects.push((stem.to_string(), made));
+        }
     }
-    let audit = cmd::output(person(ctx, scratch, "pfe-check").args(["--expect", "16,16"]).arg(out.join("rust/core.o")))?;
+    objects.sort();
+    let source = format!("/{PREFIX}/lib/rustlib/src/rust/library/core/src/lib.rs");
+    if !objects.iter().any(|(stem, made)| stem == "core" && made.contains(&source)) {
+        bail!("kbuild made no rust/core.o with {rustc} from {source}; see {}", logs.join("prepare.log").display());
+    }
+    let names: Vec<&str> = objects.iter().map(|(stem, _)| stem.as_str()).collect();
+    let files: Vec<PathBuf> = names.iter().map(|stem| out.join("rust").join(format!("{stem}.o"))).collect();
+    let audit = cmd::output(person(ctx, scratch, "pfe-check").args(["--expect", "16,16"]).args(&files))?;
     proofs.add(format!(
         "Linux 6.1 ({}) with RUSTC={rustc}: `make rustavailable` says Rust is available, kconfig keeps \
-         CONFIG_RUST=y, kbuild compiles rust/core.o from {source} with KRUSTFLAGS={flags}, and \
-         `pfe-check --expect 16,16` accepts it ({})",
+         CONFIG_RUST=y, and `make prepare` (KRUSTFLAGS={flags}) builds the kernel's Rust crates with it, \
+         core from {source}; `pfe-check --expect 16,16` accepts every object rustc made, rust/{{{}}}.o ({})",
         tree.display(),
+        names.join(","),
         summary(&audit)
     ));
     Ok(())
@@ -450,4 +488,17 @@ fn purge(files: Option<&Vec<String>>, proofs: &mut Proofs) -> Result<()> {
     ));
     step.done();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_summary_adds_up_every_object() {
+        let report = "a.o (relocatable x86_64): 11 functions, 11 with a record; 11 records in 11 sections (flags awo), 0 orphans\n  \
+                      --expect 16,16: 11/11 functions match\n\
+                      b.o (relocatable x86_64): 3 functions, 3 with a record; 3 records in 3 sections (flags awo), 0 orphans\n  \
+                      --expect 16,16: 2/3 functions match\n";
+        assert_eq!(super::summary(report), "13/14 functions in 2 objects match");
+        assert_eq!(super::summary(""), "0/0 functions in 0 objects match");
+    }
 }
