@@ -778,7 +778,7 @@ fn man_pages(meta: &Meta, day: &str) -> Vec<(&'static str, String)> {
         format!(
             ".TH {} 1 \"{day}\" \"rustc-pfe {}\" \"User Commands\"\n.SH NAME\n{name} \\- {what}\n",
             name.to_uppercase(),
-            meta.version
+            meta.series
         )
     };
     let rustc = format!(
@@ -794,7 +794,8 @@ fn man_pages(meta: &Meta, day: &str) -> Vec<(&'static str, String)> {
          and call padding. Targets LLVM 14 cannot pad are refused.\n\
          .TP\n.B #[patchable_function_entry(prefix_nops = \\fIm\\fP, entry_nops = \\fIn\\fP)]\n\
          The same for one function, behind \\fB#![feature(patchable_function_entry)]\\fR; it wins \
-         over the flag, and (0, 0) is the kernel's notrace.\n\
+         over the flag; (0, 0) leaves the function unpadded (the kernel's notrace where its ftrace \
+         uses these entries, as on arm64).\n\
          .TP\n.BI \"\\-Z min\\-function\\-alignment=\" N\n\
          Aligns every function to \\fIN\\fR bytes, as \\fB\\-falign\\-functions\\fR does.\n\
          .TP\n.B \\-Z instrument\\-mcount\n\
