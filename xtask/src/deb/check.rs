@@ -10,7 +10,7 @@ use crate::cmd::{self, Step};
 use crate::deps;
 use crate::paths::{Ctx, CROSS};
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,6 +45,7 @@ pub fn run(ctx: &Ctx, deb: &Path) -> Result<()> {
     }
     fs::create_dir_all(&scratch)?;
     let mut proofs = Proofs(Vec::new());
+    resolve_from_nothing(deb, &scratch, &mut proofs)?;
     let installed = install(deb, &mut proofs);
     let used = match &installed {
         Ok(files) => inspect(ctx, files, &mut proofs).and_then(|()| use_it(ctx, &scratch, &mut proofs)),
@@ -64,6 +65,52 @@ pub fn run(ctx: &Ctx, deb: &Path) -> Result<()> {
     for line in &proofs.0 {
         println!("    - {line}");
     }
+    Ok(())
+}
+
+/// What apt would install on a machine with nothing installed: `apt-get
+/// -s` with an empty dpkg status file resolves every dependency of the
+/// package (and theirs) from the system's configured Debian archive. Where
+/// the check runs the dependencies are usually installed already, so the
+/// real install below resolves nothing.
+fn resolve_from_nothing(deb: &Path, scratch: &Path, proofs: &mut Proofs) -> Result<()> {
+    let depends = cmd::output(Command::new("dpkg-deb").args(["--field"]).arg(deb).arg("Depends"))?;
+    // The first alternative of each: what apt picks when it can.
+    let mut wanted: Vec<String> = Vec::new();
+    for name in depends.split(',').filter_map(|d| d.split('|').next()?.split_whitespace().next()) {
+        if !wanted.iter().any(|w| w == name) {
+            wanted.push(name.to_string());
+        }
+    }
+    let status = scratch.join("empty-dpkg-status");
+    fs::write(&status, "")?;
+    let dir = deb.parent().context("the package has no directory")?;
+    let plan = cmd::output(
+        Command::new("apt-get")
+            .current_dir(dir)
+            .args(["-s", "-q", "-o"])
+            .arg(format!("Dir::State::status={}", status.display()))
+            .arg("install")
+            .arg(format!("./{}", file_name(deb))),
+    )?;
+    let planned: BTreeMap<&str, &str> = plan
+        .lines()
+        .filter_map(|l| l.strip_prefix("Inst "))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(" (")?;
+            Some((name, rest.split_whitespace().next()?))
+        })
+        .collect();
+    let missing: Vec<&String> = wanted.iter().filter(|w| !planned.contains_key(w.as_str())).collect();
+    if !planned.contains_key(PACKAGE) || !missing.is_empty() {
+        bail!("`apt-get -s` on an empty system does not install {PACKAGE} with {missing:?}:\n{}", cmd::tail(&plan, 20));
+    }
+    proofs.add(format!(
+        "on a machine with nothing installed (`apt-get -s` with an empty dpkg status), apt resolves the package \
+         from the configured Debian archive: {} packages, among them {}",
+        planned.len(),
+        wanted.iter().map(|w| format!("{w} {}", planned[w.as_str()])).collect::<Vec<_>>().join(", ")
+    ));
     Ok(())
 }
 
