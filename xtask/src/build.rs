@@ -111,7 +111,7 @@ fn build_key(ctx: &Ctx) -> Result<String> {
 }
 
 /// Whether the sysroot `root` has std for `target`.
-fn std_present(root: &Path, target: &str) -> bool {
+pub fn std_present(root: &Path, target: &str) -> bool {
     let dir = root.join("lib/rustlib").join(target).join("lib");
     fs::read_dir(dir)
         .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
@@ -197,19 +197,7 @@ fn snapshot(ctx: &Ctx) -> Result<()> {
 fn link(ctx: &Ctx) -> Result<()> {
     let dir = ctx.toolchain();
     let bin = dir.join("bin");
-    // Debian's cargo 1.65 fits rustc 1.63 (a newer cargo asks it for
-    // options it does not have); its sparse registry support is unstable.
-    // RUSTDOC too: cargo otherwise runs the first `rustdoc` in PATH (rustup's
-    // proxy for its default toolchain) on rlibs of this rustc.
-    let cargo = "#!/bin/sh\n\
-        # cargo for the pfe toolchain: Debian's cargo 1.65 with the sparse registry.\n\
-        : \"${RUSTC:=$(dirname \"$(readlink -f \"$0\")\")/rustc}\"\n\
-        : \"${RUSTDOC:=$(dirname \"$(readlink -f \"$0\")\")/rustdoc}\"\n\
-        export RUSTC RUSTDOC\n\
-        export CARGO_UNSTABLE_SPARSE_REGISTRY=true\n\
-        export CARGO_REGISTRIES_CRATES_IO_PROTOCOL=sparse\n\
-        export __CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=nightly\n\
-        exec /usr/bin/cargo \"$@\"\n";
+    let cargo = cargo_wrapper("$(dirname \"$(readlink -f \"$0\")\")");
     write_if_changed(&bin.join("cargo"), cargo.as_bytes())?;
     set_executable(&bin.join("cargo"))?;
     if deps::which("rustup").is_none() {
@@ -228,6 +216,28 @@ fn link(ctx: &Ctx) -> Result<()> {
     cmd::output(Command::new("rustup").args(["toolchain", "link", TOOLCHAIN]).arg(&dir))?;
     step.done();
     Ok(())
+}
+
+/// The toolchain's `cargo`: a shell script that runs Debian's cargo 1.65
+/// with the rustc and rustdoc in `bin` (a shell word: a path, or an
+/// expression such as the toolchain's own directory). Debian's cargo 1.65
+/// fits rustc 1.63 (a newer cargo asks it for options it does not have); its
+/// sparse registry support is unstable (the README says what the channel
+/// override unlocks). RUSTDOC too: cargo otherwise runs the first `rustdoc`
+/// in PATH (rustup's proxy for its default toolchain) on rlibs of this
+/// rustc. `./x deb` installs the same script as `cargo-pfe`.
+pub fn cargo_wrapper(bin: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # cargo for the pfe toolchain: Debian's cargo 1.65 with the sparse registry.\n\
+         : \"${{RUSTC:={bin}/rustc}}\"\n\
+         : \"${{RUSTDOC:={bin}/rustdoc}}\"\n\
+         export RUSTC RUSTDOC\n\
+         export CARGO_UNSTABLE_SPARSE_REGISTRY=true\n\
+         export CARGO_REGISTRIES_CRATES_IO_PROTOCOL=sparse\n\
+         export __CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=nightly\n\
+         exec /usr/bin/cargo \"$@\"\n"
+    )
 }
 
 /// `pfe-check`, built from this checkout and installed next to the
@@ -251,7 +261,7 @@ fn pfe_check(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-fn set_executable(path: &Path) -> Result<()> {
+pub fn set_executable(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
     Ok(())

@@ -81,6 +81,23 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// `cmd` without what `./x`, `cargo run` and rustup put in the driver's own
+/// environment (its cargo and compiler, target directory, library path,
+/// toolchain pin, `RUSTC_PFE_*`): run as a person's shell would run it.
+pub fn as_user(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("CARGO")
+            || name.starts_with("RUSTC")
+            || name.starts_with("RUSTDOC")
+            || matches!(&*name, "RUSTFLAGS" | "LD_LIBRARY_PATH" | "RUSTUP_TOOLCHAIN" | "RUST_RECURSION_COUNT")
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
 /// Starts `cmd` with no input and its stdout and stderr going to `log` (a new
 /// file that begins with the command line), for a caller that watches the
 /// log while it runs.

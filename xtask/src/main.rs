@@ -7,6 +7,7 @@ mod apply;
 mod bench;
 mod build;
 mod cmd;
+mod deb;
 mod deps;
 #[cfg(any(test, feature = "bench"))]
 mod e2e;
@@ -39,6 +40,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("bench", "", "Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md"),
     ("check-prefixes", "", "Check every prefix of the series with `x.py check` of the compiler, in a worktree of its own, then build and test the whole series (`./x test`)"),
     ("regressions", "[--rerun-base]", "Run the base's whole codegen, assembly and ui suites with and without the series and compare; rewrites docs/REGRESSIONS.md"),
+    ("deb", "[--check]", "Package the toolchain `./x build` made as the Debian package rustc-pfe (in the cache; its path is printed); --check installs it with apt-get, uses it as a person would, purges it"),
     ("kernel", "[--arch x86_64|arm64|riscv64] [--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain and kernel/patches, audit its Rust objects with pfe-check, boot it in qemu: x86_64 (default) padded =16,16 until the Rust sample prints; arm64, riscv64 with ftrace tracing and redirecting Rust functions, and a control without the padding"),
 ];
 
@@ -85,6 +87,7 @@ enum Command {
     Apply(apply::Args),
     Bench,
     Kernel(kernel::Args),
+    Deb(deb::Args),
     CheckPrefixes,
     Regressions(regressions::Args),
     /// `--help` or no arguments: print this and exit 0.
@@ -108,6 +111,7 @@ fn parse(args: &[String]) -> Result<Command> {
     let mut filters = Vec::new();
     let mut kernel = kernel::Args::default();
     let mut regressions = regressions::Args::default();
+    let mut deb = deb::Args::default();
     let mut rest = rest.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -128,6 +132,7 @@ fn parse(args: &[String]) -> Result<Command> {
                 None => bail!("--arch needs one of {}\n\n{}", kernel::Arch::NAMES, command_help(name)),
             },
             "--rerun-base" if name == "regressions" => regressions.rerun_base = true,
+            "--check" if name == "deb" => deb.check = true,
             other => bail!("`./x {name}` takes no `{other}`\n\n{}", command_help(name)),
         }
     }
@@ -141,6 +146,7 @@ fn parse(args: &[String]) -> Result<Command> {
         "apply" => Command::Apply(apply::Args { discard }),
         "bench" => Command::Bench,
         "kernel" => Command::Kernel(kernel),
+        "deb" => Command::Deb(deb),
         "check-prefixes" => Command::CheckPrefixes,
         "regressions" => Command::Regressions(regressions),
         _ => unreachable!("every listed command is matched"),
@@ -178,6 +184,7 @@ fn run(command: Command) -> Result<()> {
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Bench => bench(&ctx),
         Command::Kernel(args) => kernel::run(&ctx, &args),
+        Command::Deb(args) => deb::run(&ctx, &args),
         Command::CheckPrefixes => prefixes::run(&ctx),
         Command::Regressions(args) => regressions::run(&ctx, &args),
         Command::Help(_) => unreachable!("printed by main"),
@@ -243,5 +250,16 @@ mod tests {
         for line in ["kernel --arch", "kernel --arch aarch64", "build --arch arm64"] {
             assert!(parsed(line).is_err(), "`{line}` accepted");
         }
+    }
+
+    #[test]
+    fn deb_takes_check_only() {
+        assert!(matches!(parsed("deb"), Ok(Command::Deb(a)) if !a.check));
+        assert!(matches!(parsed("deb --check"), Ok(Command::Deb(a)) if a.check));
+        for line in ["deb --discard", "deb check", "build --check", "deb --check --jobs 2"] {
+            let err = parsed(line).err().unwrap_or_else(|| panic!("`{line}` accepted"));
+            assert!(format!("{err:#}").contains("Usage: ./x"), "`{line}`: {err:#}");
+        }
+        assert!(matches!(parsed("deb --help"), Ok(Command::Help(t)) if t.contains("./x deb [--check]")));
     }
 }
