@@ -142,13 +142,15 @@ struct Toolchain {
     dir: PathBuf,
     /// The `state/built` stamp: the tree's HEAD and the config it was built with.
     stamp: String,
+    /// That HEAD, the cached tree's HEAD too (`toolchain` checks).
+    head: String,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let started = Instant::now();
     let tc = toolchain(ctx)?;
     deps::install("install the packaging tools", TOOLS)?;
-    let meta = meta(ctx)?;
+    let meta = meta(ctx, &tc.head)?;
     let deb = package(ctx, &tc, &meta)?;
     let size = fs::metadata(&deb)?.len();
     println!("./x deb: done in {}", cmd::elapsed(started.elapsed()));
@@ -204,7 +206,7 @@ fn toolchain(ctx: &Ctx) -> Result<Toolchain> {
             short(&head)
         );
     }
-    Ok(Toolchain { dir, stamp })
+    Ok(Toolchain { dir, stamp, head })
 }
 
 /// A commit id as the version and messages show it.
@@ -212,14 +214,13 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-fn meta(ctx: &Ctx) -> Result<Meta> {
+fn meta(ctx: &Ctx, head: &str) -> Result<Meta> {
     let src = ctx.src();
     let changelog = fs::read_to_string(src.join("debian/changelog"))
         .with_context(|| format!("cannot read {}", src.join("debian/changelog").display()))?;
     let base = changelog_version(&changelog)
         .with_context(|| format!("no version in the first line of {}", src.join("debian/changelog").display()))?;
-    let head = apply::head(&src)?;
-    let series = short(&head).to_string();
+    let series = short(head).to_string();
     let patches: Vec<String> = cmd::output(git(&src).args(["log", "--reverse", "--format=%s", "base..HEAD"]))?
         .lines()
         .map(String::from)

@@ -404,23 +404,26 @@ struct Outcome {
     evidence: Vec<String>,
 }
 
+/// The Debian packages `./x kernel` needs for `arches`.
+fn packages<'a>(arches: impl IntoIterator<Item = &'a ArchData>) -> Vec<&'static str> {
+    let mut packages = PACKAGES.to_vec();
+    for arch in arches {
+        packages.extend(arch.packages.iter().filter(|p| !packages.contains(p)).collect::<Vec<_>>());
+    }
+    packages
+}
+
 /// Every Debian package `./x kernel` needs, for every architecture (what
 /// `./x deps` installs besides the build's).
 pub fn all_packages() -> Vec<&'static str> {
-    let mut packages = PACKAGES.to_vec();
-    for arch in ARCHES {
-        packages.extend(arch.packages.iter().filter(|p| !PACKAGES.contains(p)));
-    }
-    packages
+    packages(ARCHES)
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let started = Instant::now();
     let arch = args.arch.data();
     let tc = toolchain(ctx)?;
-    let mut packages = PACKAGES.to_vec();
-    packages.extend_from_slice(arch.packages);
-    deps::install("install the kernel's Debian packages", &packages)?;
+    deps::install("install the kernel's Debian packages", &packages([arch]))?;
     let paths = Paths { dir: ctx.cache.join("kernel") };
     fs::create_dir_all(&paths.dir)?;
     bindgen(ctx, &paths)?;
@@ -507,25 +510,6 @@ fn toolchain(ctx: &Ctx) -> Result<Toolchain> {
     Ok(Toolchain { rustc, rustdoc, pfe_check, lib_src, key })
 }
 
-/// `cmd` without what `./x` and `cargo run` put in the driver's environment
-/// (as `build::xpy` does): a kernel build or `cargo install` must not see the
-/// driver's target directory, library path or toolchain override.
-fn clean(cmd: &mut Command) -> &mut Command {
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy();
-        if name.starts_with("CARGO")
-            || name.starts_with("RUSTC")
-            || name == "RUSTFLAGS"
-            || name == "LD_LIBRARY_PATH"
-            || name == "RUSTUP_TOOLCHAIN"
-            || name == "RUST_RECURSION_COUNT"
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd
-}
-
 /// bindgen 0.56.0 (what 6.1 pins), installed with the host's cargo into the
 /// cache; it finds libclang 14 at run time.
 fn bindgen(ctx: &Ctx, paths: &Paths) -> Result<()> {
@@ -542,7 +526,7 @@ fn bindgen(ctx: &Ctx, paths: &Paths) -> Result<()> {
     let log = ctx.logs().join("kernel-bindgen.log");
     println!("    log: {}", log.display());
     cmd::run_logged(
-        clean(&mut Command::new("cargo"))
+        cmd::as_user(&mut Command::new("cargo"))
             .args(["install", "--locked", "bindgen", "--version", BINDGEN_VERSION, "--root"])
             .arg(root)
             .current_dir(&paths.dir),
@@ -711,7 +695,7 @@ fn build_init(ctx: &Ctx, paths: &Paths, arch: &ArchData) -> Result<()> {
 /// the extra flags.
 fn make(paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Variant) -> Command {
     let mut make = Command::new("make");
-    clean(&mut make);
+    cmd::as_user(&mut make);
     make.arg("-C").arg(paths.src()).arg(format!("O={}", paths.out(arch, variant).display()));
     make.arg(format!("ARCH={}", arch.kbuild));
     make.arg("LLVM=-14");
@@ -787,7 +771,7 @@ fn configure(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant:
     write_if_changed(&fragment_file, fragment.as_bytes())?;
     cmd::run_logged(make(paths, tc, arch, variant).arg("tinyconfig"), "make tinyconfig", &logs.join("tinyconfig.log"), None)?;
     cmd::run_logged(
-        clean(&mut Command::new(paths.src().join("scripts/kconfig/merge_config.sh")))
+        cmd::as_user(&mut Command::new(paths.src().join("scripts/kconfig/merge_config.sh")))
             .args(["-m", "-O"])
             .arg(&out)
             .arg(&config)
@@ -998,18 +982,19 @@ fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Va
         weak: Vec::new(),
         module_text: Vec::new(),
     };
-    for object in &objects {
-        for symbol in function_symbols(object)? {
-            if symbol.section.starts_with(".init") {
-                audit.init_text.push(symbol.name.clone());
-            }
-            if symbol.weak {
-                audit.weak.push(symbol.name);
+    // What only the ftrace boots' console checks read.
+    if ftrace {
+        for object in &objects {
+            for symbol in function_symbols(object)? {
+                if symbol.section.starts_with(".init") {
+                    audit.init_text.push(symbol.name.clone());
+                }
+                if symbol.weak {
+                    audit.weak.push(symbol.name);
+                }
             }
         }
-    }
-    let module_ko = out.join("samples/rust/rust_minimal.ko");
-    if module_ko.is_file() {
+        let module_ko = out.join("samples/rust/rust_minimal.ko");
         audit.module_text = function_symbols(&module_ko)?.into_iter().filter(|s| s.section == ".text").collect();
     }
     for (object, name, records) in &listed {
