@@ -1,7 +1,8 @@
 //! `./x refresh`: the commits after `base` in the cached tree, exported to
 //! `patches/` with `git format-patch`, and `patches/series` rewritten in
 //! their order. Patch files are named after their subjects (no numbers, so
-//! inserting a patch renames nothing) and written only when they change.
+//! inserting a patch renames nothing), with Debian's `u-` or `d-` in front
+//! as their `Forwarded:` says, and written only when they change.
 
 use crate::apply;
 use crate::cmd::{self, Step};
@@ -48,16 +49,18 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let mut entries = Vec::new();
     let mut names = BTreeSet::new();
     for file in &files {
-        // `0001-rustc_session-add-the-flag.patch` -> `rustc_session-add-the-flag.patch`
+        // `0001-rustc_session-add-the-flag.patch` -> `rustc_session-add-the-flag.patch`, then `d-` or `u-`
         let stem = file.split_once('-').map_or(file.as_str(), |(_, rest)| rest);
-        let mut name = stem.to_string();
+        let content = fs::read(out.join(file))?;
+        let forwarded = series::forwarded(&String::from_utf8_lossy(&content));
+        let stem = series::debian_name(stem, forwarded.as_deref());
+        let mut name = stem.clone();
         let mut n = 2;
         while names.contains(&name) {
             name = format!("{}-{n}.patch", stem.trim_end_matches(".patch"));
             n += 1;
         }
         names.insert(name.clone());
-        let content = fs::read(out.join(file))?;
         series::write_if_changed(&ctx.patches().join(&name), &content)?;
         entries.push(Entry { comments: old.get(&name).cloned().unwrap_or_default(), name });
     }

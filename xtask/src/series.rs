@@ -35,7 +35,10 @@ pub fn read(patches: &Path) -> Result<Vec<Entry>> {
 pub fn write(patches: &Path, entries: &[Entry]) -> Result<()> {
     let mut text = String::from(
         "# The rustc-pfe series, in order. `./x refresh` rewrites this file from the\n\
-         # commits in the cached tree and keeps the comment block above each patch.\n",
+         # commits in the cached tree and keeps the comment block above each patch.\n\
+         # Names follow Debian's debian/patches: d- for what upstream does not need\n\
+         # (it has its own implementation, or the change is a policy of this series),\n\
+         # u- for a fix meant for upstream, as each patch's Forwarded: field says.\n",
     );
     for entry in entries {
         text.push('\n');
@@ -59,6 +62,23 @@ pub fn write_if_changed(path: &Path, content: &[u8]) -> Result<()> {
 
 /// A digest of the series and every patch it lists, to know when the cached
 /// tree already holds exactly this series.
+/// The value of `Forwarded:` in a commit message's or patch's DEP-3
+/// pseudo-header (its last paragraph), if it has one.
+pub fn forwarded(message: &str) -> Option<String> {
+    let message = message.split("\n---\n").next().unwrap_or_default().trim_end();
+    let last = message.rsplit("\n\n").next().unwrap_or_default();
+    last.lines().find_map(|l| l.strip_prefix("Forwarded: ")).map(|v| v.trim().to_string())
+}
+
+/// The name Debian gives a patch in its `debian/patches/series`: `u-` for a
+/// patch meant for, or sent, upstream (`Forwarded:` anything but
+/// `not-needed`), `d-` for one that is not (`not-needed`: upstream has its
+/// own implementation, or it is a policy of this series).
+pub fn debian_name(stem: &str, forwarded: Option<&str>) -> String {
+    let prefix = if forwarded == Some("not-needed") { "d-" } else { "u-" };
+    format!("{prefix}{stem}")
+}
+
 pub fn digest(patches: &Path) -> Result<String> {
     let mut stream = fs::read(patches.join("series"))?;
     for entry in read(patches)? {
@@ -191,29 +211,45 @@ mod house_rules {
         fields
     }
 
-    /// What Debian's tools read: Author, Description, Origin,
-    /// `Forwarded: not-needed` (the series is carried, not sent upstream),
-    /// `Bug:` links to the upstream issue the patch belongs to, an
-    /// `Applied-Upstream:` link where upstream has its own implementation,
-    /// and `Last-Update:` as a date. `Upstream-Status:` (OpenEmbedded's
-    /// field, which Debian's tools ignore) must not come back.
+    /// What Debian's tools read, as DEP-3 defines it: a Description; an
+    /// Author (this series writes its patches, so `Author:`), or else an
+    /// `Origin:` that says where the patch comes from with a URL; one
+    /// `Forwarded:` (`not-needed` only for what upstream does not need: its
+    /// own implementation, or a policy of this series; `no` for a fix of a
+    /// real upstream bug not sent yet); `Bug:` links, each one https URL; no
+    /// `Applied-Upstream:`, which would say this very patch was applied
+    /// upstream (where upstream has different code, the description says
+    /// "superseded upstream by ..."); and `Last-Update:` as a date.
+    /// `Upstream-Status:` (OpenEmbedded's field, which Debian's tools ignore)
+    /// must not come back.
     pub(crate) fn dep3_problems(patch: &str) -> Vec<String> {
         let fields = dep3_fields(patch);
         let get = |key: &str| fields.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
         let mut problems = Vec::new();
-        for key in ["From", "Subject", "Origin", "Forwarded", "Last-Update"] {
+        for key in ["From", "Subject", "Forwarded", "Last-Update"] {
             if get(key).len() != 1 {
                 problems.push(format!("needs exactly one `{key}:`"));
             }
         }
-        if get("Forwarded").iter().any(|v| *v != "not-needed") {
-            problems.push("`Forwarded:` must be `not-needed`".to_string());
+        match (get("Author").len(), get("Origin").as_slice()) {
+            (1, []) => {}
+            (0, [origin]) if origin.contains(", https://") => {}
+            (0, [origin]) => problems.push(format!("`Origin: {origin}` names no URL")),
+            _ => problems.push("needs one `Author:`, or one `Origin:` with a URL".to_string()),
         }
-        let bugs = get("Bug");
-        if bugs.is_empty() {
-            problems.push("needs a `Bug:` link to the upstream issue".to_string());
+        for value in get("Forwarded") {
+            let known = ["no", "not-needed", "yes"].contains(&value) || value.starts_with("https://");
+            if !known {
+                problems.push(format!("`Forwarded: {value}` is not `no`, `not-needed`, `yes` or a URL"));
+            }
         }
-        for url in bugs.iter().chain(get("Applied-Upstream").iter()) {
+        if !get("Applied-Upstream").is_empty() {
+            problems.push(
+                "`Applied-Upstream:` says this patch was applied upstream; say \"superseded upstream by\" instead"
+                    .to_string(),
+            );
+        }
+        for url in get("Bug") {
             if !url.starts_with("https://") || url.contains(' ') {
                 problems.push(format!("`{url}` is not a single https URL"));
             }
@@ -241,6 +277,27 @@ mod house_rules {
         found
     }
 
+    /// Debian's naming: `u-` for what is meant for upstream, `d-` for what
+    /// is not, from the patch's own `Forwarded:`.
+    #[test]
+    fn every_patch_is_named_as_debian_names_it() {
+        for name in patch_files() {
+            let text = fs::read_to_string(patches().join(&name)).unwrap();
+            let stem = name.trim_start_matches("u-").trim_start_matches("d-");
+            let want = super::debian_name(stem, super::forwarded(&text).as_deref());
+            assert_eq!(name, want, "named after `Forwarded: {:?}`", super::forwarded(&text));
+        }
+    }
+
+    #[test]
+    fn forwarded_is_read_from_the_pseudo_header() {
+        let msg = "x: y\n\nWhy. Forwarded: yes\n\nAuthor: A\nForwarded: not-needed\n";
+        assert_eq!(super::forwarded(msg).as_deref(), Some("not-needed"));
+        assert_eq!(super::debian_name("x.patch", Some("not-needed")), "d-x.patch");
+        assert_eq!(super::debian_name("x.patch", Some("no")), "u-x.patch");
+        assert_eq!(super::forwarded("x: y\n\nWhy.\n"), None);
+    }
+
     #[test]
     fn every_patch_has_the_dep3_fields_debian_reads() {
         let problems = in_every_patch(dep3_problems);
@@ -249,13 +306,22 @@ mod house_rules {
 
     #[test]
     fn dep3_check_catches_what_is_missing() {
-        let good = "From: A <a@b>\nSubject: [PATCH] x: y\n\nWhy.\n\nOrigin: other\nForwarded: not-needed\n\
+        let good = "From: A <a@b>\nSubject: [PATCH] x: y\n\nWhy.\n\nAuthor: A <a@b>\nForwarded: not-needed\n\
                     Bug: https://example.org/1\nLast-Update: 2026-11-22\n---\n";
         assert_eq!(dep3_problems(good), Vec::<String>::new());
         let old = "From: A <a@b>\nSubject: [PATCH] x: y\n\nWhy.\n\nUpstream-Status: Inappropriate\n---\n";
         let problems = dep3_problems(old);
         assert!(problems.iter().any(|p| p.contains("Upstream-Status")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("Origin")), "{problems:?}");
+        let origin = good.replace("Author: A <a@b>", "Origin: other");
+        assert!(dep3_problems(&origin).iter().any(|p| p.contains("names no URL")));
+        let origin = good.replace("Author: A <a@b>", "Origin: other, https://example.org/x");
+        assert_eq!(dep3_problems(&origin), Vec::<String>::new());
+        let applied = good.replace("Last-Update", "Applied-Upstream: https://example.org/2\nLast-Update");
+        assert!(dep3_problems(&applied).iter().any(|p| p.contains("superseded upstream by")));
+        let forwarded = good.replace("not-needed", "maybe");
+        assert!(dep3_problems(&forwarded).iter().any(|p| p.contains("Forwarded: maybe")));
+        assert_eq!(dep3_problems(&good.replace("not-needed", "no")), Vec::<String>::new());
         let prose = good.replace("Last-Update: 2026-11-22", "Last-Update: soon");
         assert!(dep3_problems(&prose).iter().any(|p| p.contains("YYYY-MM-DD")));
         let wrapped = good.replace("Bug: https://example.org/1", "Bug: see https://example.org/1");
