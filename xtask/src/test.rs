@@ -43,9 +43,9 @@ impl Args {
 /// The compiletest suites the series adds to, and the filters (any one
 /// matches) that select its tests: the ones it adds
 /// (`*/patchable-function-entry/*.rs`, `feature-gate-patchable_function_entry.rs`)
-/// and the base's `codegen/instrument-mcount.rs`, which it changes. No other
+/// and the base's `codegen/instrument-mcount.rs`, whose compiler code it changes. No other
 /// test of the base matches.
-pub const SUITES: &[&str] = &["src/test/codegen", "src/test/assembly", "src/test/ui"];
+pub const SUITES: &[&str] = &["src/test/codegen", "src/test/assembly", "src/test/ui", "src/test/incremental"];
 pub const FILTER: &str = "patchable instrument-mcount";
 
 #[derive(Default)]
@@ -215,7 +215,10 @@ pub fn series_compiletests(src: &Path) -> Result<Vec<(String, String)>> {
         for entry in fs::read_dir(dir)? {
             let path = entry?.path();
             if path.is_dir() {
-                walk(&path, files)?;
+                // Crates other tests build (`// aux-build:`) are not tests.
+                if !path.ends_with("auxiliary") {
+                    walk(&path, files)?;
+                }
             } else if path.extension().map_or(false, |e| e == "rs") {
                 files.push(path);
             }
@@ -240,6 +243,8 @@ pub fn series_compiletests(src: &Path) -> Result<Vec<(String, String)>> {
                 .filter_map(|l| l.trim().strip_prefix("// revisions:"))
                 .flat_map(str::split_whitespace)
                 .collect();
+            // An incremental test is one test that runs its revisions in order.
+            let revisions = if mode == "incremental" { Vec::new() } else { revisions };
             for rev in &revisions {
                 tests.push((format!("[{mode}] {path}#{rev}"), format!("{path}#{rev}")));
             }
