@@ -58,7 +58,7 @@ pub fn decode(arch: Arch, code: &[u8]) -> Insn {
 // per architecture, made on first use (making one costs far more than
 // decoding an instruction).
 thread_local! {
-    static DISASSEMBLERS: RefCell<[Option<Disassembler>; Arch::ALL.len()]> = const { RefCell::new([None, None, None, None, None, None]) };
+    static DISASSEMBLERS: RefCell<[Option<Disassembler>; Arch::ALL.len()]> = const { RefCell::new([None, None, None, None, None, None, None]) };
 }
 
 struct Disassembler {
@@ -73,7 +73,10 @@ impl Disassembler {
             Arch::X32 => (c"x86_64-linux-gnux32", c""),
             Arch::X86_64 => (c"x86_64-linux-gnu", c""),
             // `bti` is printed as `hint #34` unless the feature is on.
-            Arch::Aarch64 => (c"aarch64-linux-gnu", c"+bti"),
+            // AArch64 instructions are little-endian in memory on aarch64_be
+            // too (only data follows the byte order), and ILP32 changes
+            // pointers, not instructions: one decoder reads them all.
+            Arch::Aarch64 | Arch::Aarch64Ilp32 => (c"aarch64-linux-gnu", c"+bti"),
             // Compressed instructions (`c.nop`) decode only with `+c`; it
             // changes nothing for objects without them.
             Arch::Riscv32 => (c"riscv32-unknown-elf", c"+c"),

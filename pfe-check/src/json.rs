@@ -17,6 +17,7 @@ fn report(out: &mut String, depth: usize, r: &Report) {
         o.field("path", |out, _| string(out, &r.path));
         o.field("kind", |out, _| string(out, &r.kind));
         o.field("arch", |out, _| string(out, r.arch.name()));
+        o.field("big_endian", |out, _| out.push_str(if r.big_endian { "true" } else { "false" }));
         o.field("functions", |out, d| array(out, d, &r.functions, function));
         o.field("record_sections", |out, d| array(out, d, &r.record_sections, record_section));
         o.field("sites", |out, d| array(out, d, &r.sites, site));

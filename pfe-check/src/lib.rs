@@ -5,13 +5,18 @@
 //! place is aligned, and reports functions without a record and records that
 //! point at no function.
 //!
-//! It reads every target the series pads: ELF32 and ELF64, little-endian,
-//! i686, x32, x86_64, aarch64, riscv32 and riscv64. ELF is read with the
-//! `object` crate (its `elf` constants are the only ones used); instructions
-//! are decoded by LLVM 14's own disassembler ([`decode`]), the one source of
-//! truth for "is this a nop" and "is this a landing pad" on every target.
-//! Anything else (another architecture, big-endian, not ELF, truncated) is an
-//! error, never a panic: the parsers return errors, every index into the
+//! It reads every target the series pads: ELF32 and ELF64, i686, x32,
+//! x86_64, aarch64 (and its ILP32 ABI), riscv32 and riscv64, little-endian,
+//! and aarch64 big-endian too (`aarch64_be-unknown-linux-gnu`, ELF64, and
+//! `aarch64_be-unknown-linux-gnu_ilp32`, ELF32): record pointers and
+//! relocations are read in the file's byte order, while AArch64 instructions
+//! are little-endian in memory whatever the data's byte order (a `nop` is
+//! `1f 20 03 d5` on aarch64_be too), so they decode the same. ELF is read with
+//! the `object` crate (its `elf` constants are the only ones used);
+//! instructions are decoded by LLVM 14's own disassembler ([`decode`]), the
+//! one source of truth for "is this a nop" and "is this a landing pad" on
+//! every target. Anything else (another architecture, big-endian other than
+//! aarch64, not ELF, truncated) is an error, never a panic: the parsers return errors, every index into the
 //! file's bytes is checked, and a fuzz test over mutated real objects holds
 //! that.
 
@@ -44,13 +49,18 @@ pub enum Arch {
     /// x32: ELF32, `EM_X86_64`.
     X32,
     X86_64,
+    /// aarch64 and aarch64_be: ELF64, `EM_AARCH64`.
     Aarch64,
+    /// aarch64 ILP32 (`aarch64_be-unknown-linux-gnu_ilp32`): ELF32,
+    /// `EM_AARCH64`, 4-byte records.
+    Aarch64Ilp32,
     Riscv32,
     Riscv64,
 }
 
 impl Arch {
-    pub const ALL: [Arch; 6] = [Arch::X86, Arch::X32, Arch::X86_64, Arch::Aarch64, Arch::Riscv32, Arch::Riscv64];
+    pub const ALL: [Arch; 7] =
+        [Arch::X86, Arch::X32, Arch::X86_64, Arch::Aarch64, Arch::Aarch64Ilp32, Arch::Riscv32, Arch::Riscv64];
 
     /// The name in reports and JSON.
     pub fn name(self) -> &'static str {
@@ -59,6 +69,7 @@ impl Arch {
             Arch::X32 => "x32",
             Arch::X86_64 => "x86_64",
             Arch::Aarch64 => "aarch64",
+            Arch::Aarch64Ilp32 => "aarch64_ilp32",
             Arch::Riscv32 => "riscv32",
             Arch::Riscv64 => "riscv64",
         }
@@ -90,7 +101,7 @@ impl Arch {
     fn prefix_nop_lens(self) -> &'static [usize] {
         match self {
             Arch::X86 | Arch::X32 | Arch::X86_64 => &[1],
-            Arch::Aarch64 => &[4],
+            Arch::Aarch64 | Arch::Aarch64Ilp32 => &[4],
             Arch::Riscv32 | Arch::Riscv64 => &[4, 2],
         }
     }
@@ -102,6 +113,7 @@ impl Arch {
             Arch::X32 => (elf::R_X86_64_32, "R_X86_64_32"),
             Arch::X86_64 => (elf::R_X86_64_64, "R_X86_64_64"),
             Arch::Aarch64 => (elf::R_AARCH64_ABS64, "R_AARCH64_ABS64"),
+            Arch::Aarch64Ilp32 => (elf::R_AARCH64_P32_ABS32, "R_AARCH64_P32_ABS32"),
             Arch::Riscv32 => (elf::R_RISCV_32, "R_RISCV_32"),
             Arch::Riscv64 => (elf::R_RISCV_64, "R_RISCV_64"),
         }
@@ -114,6 +126,7 @@ impl Arch {
             Arch::X86 => elf::R_386_RELATIVE,
             Arch::X32 | Arch::X86_64 => elf::R_X86_64_RELATIVE,
             Arch::Aarch64 => elf::R_AARCH64_RELATIVE,
+            Arch::Aarch64Ilp32 => elf::R_AARCH64_P32_RELATIVE,
             Arch::Riscv32 | Arch::Riscv64 => elf::R_RISCV_RELATIVE,
         }
     }
@@ -182,6 +195,9 @@ pub struct Report {
     pub path: String,
     pub kind: String,
     pub arch: Arch,
+    /// The file's byte order (`ELFDATA2MSB`): that of its record pointers
+    /// and relocations, not of its instructions on aarch64_be.
+    pub big_endian: bool,
     pub functions: Vec<Function>,
     pub record_sections: Vec<RecordSection>,
     pub sites: Vec<PatchSite>,
@@ -259,13 +275,14 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
     if !data.starts_with(&elf::ELFMAG) {
         bail!("{path}: not an ELF file (nor an archive of ELF objects)");
     }
-    // The identification bytes say class and byte order before `object`
-    // reads anything else, so the errors can name them.
-    match object::pod::from_bytes::<elf::FileHeader32<object::LittleEndian>>(data).map(|(header, _)| header.e_ident.data) {
-        Ok(elf::ELFDATA2LSB) => {}
-        Ok(elf::ELFDATA2MSB) => bail!("{path}: big-endian ELF is not supported (the series pads little-endian targets only)"),
-        _ => bail!("{path}: truncated ELF header or unknown byte order"),
-    }
+    // The identification bytes say the byte order before `object` reads
+    // anything else (`e_ident` is bytes, the same in either order).
+    let big_endian =
+        match object::pod::from_bytes::<elf::FileHeader32<object::LittleEndian>>(data).map(|(header, _)| header.e_ident.data) {
+            Ok(elf::ELFDATA2LSB) => false,
+            Ok(elf::ELFDATA2MSB) => true,
+            _ => bail!("{path}: truncated ELF header or unknown byte order"),
+        };
     let file = object::File::parse(data).map_err(|e| anyhow!("{path}: malformed or truncated ELF: {e}"))?;
     if file.format() != BinaryFormat::Elf {
         bail!("{path}: not an ELF file");
@@ -275,13 +292,23 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
         Architecture::X86_64_X32 => Arch::X32,
         Architecture::X86_64 => Arch::X86_64,
         Architecture::Aarch64 => Arch::Aarch64,
+        Architecture::Aarch64_Ilp32 => Arch::Aarch64Ilp32,
         Architecture::Riscv32 => Arch::Riscv32,
         Architecture::Riscv64 => Arch::Riscv64,
         other => bail!(
-            "{path}: architecture {other:?} ({}) is not supported; supported: ELF i686, x32, x86_64, aarch64, riscv32, riscv64",
+            "{path}: architecture {other:?} ({}) is not supported; \
+             supported: ELF i686, x32, x86_64, aarch64 (LP64 and ILP32), riscv32, riscv64",
             if file.is_64() { "ELF64" } else { "ELF32" }
         ),
     };
+    // aarch64_be is the only big-endian target the series pads; big-endian
+    // x86 does not exist, and LLVM 14 has no big-endian RISC-V.
+    if big_endian && !matches!(arch, Arch::Aarch64 | Arch::Aarch64Ilp32) {
+        bail!(
+            "{path}: big-endian {} ELF is not supported (aarch64_be is the only big-endian target the series pads)",
+            arch.name()
+        );
+    }
     let kind = match file.kind() {
         ObjectKind::Relocatable => "relocatable",
         ObjectKind::Executable => "executable",
@@ -339,7 +366,7 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
                     }
                 }
                 let addend = if reloc.has_implicit_addend() {
-                    read_slot(data, offset, slot).unwrap_or(0) as i64
+                    read_slot(data, offset, slot, big_endian).unwrap_or(0) as i64
                 } else {
                     reloc.addend()
                 };
@@ -371,7 +398,7 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
                 let at = section.address().wrapping_add((slot * i) as u64);
                 let value = match dynamic.get(&at) {
                     Some(Some(addend)) => *addend as u64,
-                    _ => read_slot(data, (slot * i) as u64, slot).unwrap_or(0),
+                    _ => read_slot(data, (slot * i) as u64, slot, big_endian).unwrap_or(0),
                 };
                 let target = sections
                     .iter()
@@ -564,16 +591,32 @@ fn analyze_object(path: &str, data: &[u8]) -> Result<Report> {
         orphans.push(Orphan { record_section: record_section.clone(), points_at });
     }
 
-    Ok(Report { path: path.to_string(), kind: kind.to_string(), arch, functions, record_sections, sites, orphans, problems })
+    Ok(Report {
+        path: path.to_string(),
+        kind: kind.to_string(),
+        arch,
+        big_endian,
+        functions,
+        record_sections,
+        sites,
+        orphans,
+        problems,
+    })
 }
 
-/// A record slot's value: a little-endian pointer of `slot` bytes.
-fn read_slot(data: &[u8], offset: u64, slot: usize) -> Option<u64> {
+/// A record slot's value: a pointer of `slot` (4 or 8) bytes in the file's
+/// byte order.
+fn read_slot(data: &[u8], offset: u64, slot: usize, big_endian: bool) -> Option<u64> {
     let offset = usize::try_from(offset).ok()?;
     let bytes = data.get(offset..offset.checked_add(slot)?)?;
     let mut value = [0u8; 8];
-    value[..slot].copy_from_slice(bytes);
-    Some(u64::from_le_bytes(value))
+    Some(if big_endian {
+        value[8 - slot..].copy_from_slice(bytes);
+        u64::from_be_bytes(value)
+    } else {
+        value[..slot].copy_from_slice(bytes);
+        u64::from_le_bytes(value)
+    })
 }
 
 /// The largest power of two `offset` in `section` is guaranteed to be

@@ -11,8 +11,11 @@ pfe-check: audit patchable function entries in ELF objects, archives and executa
 Usage: pfe-check [OPTIONS] <FILES>...
 
 Reads ELF relocatable objects, archives (.a, .rlib) and executables of every
-target the rustc-pfe series pads: i686, x32, x86_64, aarch64, riscv32 and
-riscv64 (ELF32 and ELF64, little-endian). For every defined function it finds:
+target the rustc-pfe series pads: i686, x32, x86_64, aarch64 (and ILP32),
+riscv32 and riscv64, ELF32 and ELF64, little-endian, and big-endian aarch64_be
+(ELF64, and ELF32 for ILP32), whose records and relocations are read in the
+file's byte order (its instructions are little-endian: nop is 1f 20 03 d5 in
+memory either way). For every defined function it finds:
   - the nops after the symbol, after an `endbr64`/`endbr32` or `bti` landing
     pad: bytes on x86 (multi-byte nops count), instructions elsewhere (on
     RISC-V, 2-byte `c.nop` and 4-byte `nop` count one each);
@@ -22,8 +25,8 @@ riscv64 (ELF32 and ELF64, little-endian). For every defined function it finds:
   - how many records in `__patchable_function_entries` point at its pad's
     start, and how that patch site is aligned.
 Records are relocations in relocatable objects (R_X86_64_64, R_X86_64_32 on
-x32, R_386_32, R_AARCH64_ABS64, R_RISCV_64, R_RISCV_32) and pointers (or
-RELATIVE dynamic relocations) in executables. Records that point at no
+x32, R_386_32, R_AARCH64_ABS64, R_AARCH64_P32_ABS32 on ILP32, R_RISCV_64,
+R_RISCV_32) and pointers (or RELATIVE dynamic relocations) in executables. Records that point at no
 function's pad are orphans; record sections must have flags `awo` in
 relocatable objects and a relocation of the right type in every slot.
 Whether an instruction is a nop or a landing pad is decided by LLVM 14's own
@@ -46,7 +49,8 @@ Options:
 Exit status: 0 when everything matches (or nothing was expected), 1 when a
 function does not match --expect, a patch site is not --align aligned, a record
 is an orphan or a problem is found, 2 when a file cannot be read (not ELF,
-truncated, big-endian, another architecture) or the command line is wrong.
+truncated, big-endian but not aarch64, another architecture) or the command
+line is wrong.
 
 Examples:
   pfe-check --expect 16,16 --align 16 foo.o     x86 call padding: 16 x 0x90 before, 0 after, 16-aligned
@@ -185,10 +189,11 @@ fn print_report(report: &Report, cli: &Cli) -> bool {
     flags.dedup();
     if !quiet {
         println!(
-            "{} ({} {}): {} functions, {padded} with a record; {records} records in {} sections (flags {}), {} orphans",
+            "{} ({} {}{}): {} functions, {padded} with a record; {records} records in {} sections (flags {}), {} orphans",
             report.path,
             report.kind,
             report.arch.name(),
+            if report.big_endian { " big-endian" } else { "" },
             report.functions.len(),
             report.record_sections.len(),
             if flags.is_empty() { "-".to_string() } else { flags.join(",") },

@@ -21,8 +21,19 @@ struct Func<'a> {
 }
 
 fn object(arch: Architecture, funcs: &[Func<'_>], record_flags: u64) -> Vec<u8> {
-    let mut obj = Writer::new(BinaryFormat::Elf, arch, Endianness::Little);
-    let r_type = if arch == Architecture::X86_64 { elf::R_X86_64_64 } else { elf::R_AARCH64_ABS64 };
+    object_in(arch, Endianness::Little, funcs, record_flags)
+}
+
+/// An object in `endian` byte order: its records and relocations follow it,
+/// the instruction bytes in `Func` are written as given.
+fn object_in(arch: Architecture, endian: Endianness, funcs: &[Func<'_>], record_flags: u64) -> Vec<u8> {
+    let mut obj = Writer::new(BinaryFormat::Elf, arch, endian);
+    let (r_type, slot) = match arch {
+        Architecture::X86_64 => (elf::R_X86_64_64, 8),
+        Architecture::Aarch64 => (elf::R_AARCH64_ABS64, 8),
+        Architecture::Aarch64_Ilp32 => (elf::R_AARCH64_P32_ABS32, 4),
+        other => panic!("no record relocation for {other:?}"),
+    };
     for f in funcs {
         let text = obj.add_section(vec![], format!(".text.{}", f.name).into_bytes(), SectionKind::Text);
         let mut bytes = f.before.to_vec();
@@ -41,7 +52,7 @@ fn object(arch: Architecture, funcs: &[Func<'_>], record_flags: u64) -> Vec<u8> 
         if let Some(at) = f.record {
             let records = obj.add_section(vec![], RECORD_SECTION.as_bytes().to_vec(), SectionKind::Data);
             obj.section_mut(records).flags = object::SectionFlags::Elf { sh_flags: record_flags };
-            obj.append_section_data(records, &[0; 8], 8);
+            obj.append_section_data(records, &vec![0; slot], slot as u64);
             let symbol = obj.section_symbol(text);
             obj.add_relocation(
                 records,
@@ -148,6 +159,61 @@ fn aarch64_bti_then_entry_nops() {
     assert!(r.offenders(Expect { total: 4, prefix: 2 }, &[]).is_empty());
 }
 
+/// The aarch64 shape of `aarch64_bti_then_entry_nops` (2 nops, `bti c`, 2
+/// nops, the record at the first) in `arch` and `endian`, `nop` written as
+/// `nop_bytes`.
+fn aarch64_object(arch: Architecture, endian: Endianness, nop_bytes: [u8; 4]) -> Report {
+    let before = [nop_bytes, nop_bytes].concat();
+    let body = [words(&[0xd503_245f]).as_slice(), &nop_bytes, &nop_bytes, &words(&[0xd65f_03c0])].concat();
+    let bytes = object_in(arch, endian, &[Func { name: "f", before: &before, body: &body, record: Some(-8) }], AWO);
+    analyze("t.o", &bytes).unwrap().remove(0)
+}
+
+#[test]
+fn aarch64_be_is_read_in_its_byte_order_with_little_endian_instructions() {
+    // AArch64 instructions are little-endian in memory on aarch64_be too:
+    // `nop` is 1f 20 03 d5 there as well (tests/objects/ has real ones).
+    for (arch, want) in [(Architecture::Aarch64, Arch::Aarch64), (Architecture::Aarch64_Ilp32, Arch::Aarch64Ilp32)] {
+        for endian in [Endianness::Little, Endianness::Big] {
+            let r = aarch64_object(arch, endian, AARCH64_NOP.to_le_bytes());
+            assert_eq!((r.arch, r.big_endian), (want, endian == Endianness::Big));
+            assert!(r.orphans.is_empty() && r.problems.is_empty(), "{arch:?} {endian:?}: {r:?}");
+            let f = &r.functions[0];
+            assert_eq!((f.landing_pad, f.prefix_nops, f.entry_nops, f.records), (Some("bti c"), 2, 2, 1), "{arch:?} {endian:?}");
+            assert_eq!(f.record_offset, Some(-8), "{arch:?} {endian:?}");
+            assert_eq!(f.pad, "1f2003d51f2003d55f2403d51f2003d51f2003d5");
+            assert!(r.offenders(Expect { total: 4, prefix: 2 }, &[]).is_empty(), "{arch:?} {endian:?}");
+        }
+    }
+}
+
+#[test]
+fn aarch64_be_with_a_wrong_pad_is_reported() {
+    // The pad's nops written in the data's byte order (d5 03 20 1f), as a
+    // tool that took aarch64_be instructions for big-endian would: not nops.
+    for arch in [Architecture::Aarch64, Architecture::Aarch64_Ilp32] {
+        let r = aarch64_object(arch, Endianness::Big, AARCH64_NOP.to_be_bytes());
+        assert!(r.big_endian);
+        let f = &r.functions[0];
+        assert_eq!((f.prefix_nops, f.entry_nops), (0, 0), "{arch:?}: {f:?}");
+        let wrong = r.offenders(Expect { total: 4, prefix: 2 }, &[]);
+        assert_eq!(wrong.len(), 1, "{arch:?}: {wrong:?}");
+        assert!(wrong[0].1.iter().any(|w| w.contains("0 nops after the symbol, want 2")), "{arch:?}: {wrong:?}");
+        // The record points over bytes that are not nops: not this function's.
+        assert_eq!(r.orphans.len(), 1, "{arch:?}: {r:?}");
+    }
+}
+
+#[test]
+fn record_slots_are_read_in_the_files_byte_order() {
+    let slot = [0, 0, 0, 0, 0, 0x21, 0x01, 0x80];
+    assert_eq!(read_slot(&slot, 0, 8, true), Some(0x21_0180));
+    assert_eq!(read_slot(&slot, 0, 8, false), Some(0x8001_2100_0000_0000));
+    assert_eq!(read_slot(&slot, 4, 4, true), Some(0x21_0180));
+    assert_eq!(read_slot(&slot, 4, 4, false), Some(0x8001_2100));
+    assert_eq!(read_slot(&slot, 5, 4, true), None);
+}
+
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let err = analyze("x", b"#!/bin/sh\necho hi\n").unwrap_err().to_string();
@@ -157,11 +223,13 @@ fn bad_input_is_an_error_not_a_panic() {
         // Truncated files give an error or a report, never a panic.
         let _ = analyze("cut.o", &good[..cut]);
     }
-    // Another architecture, and a padded one in big-endian byte order.
+    // Another architecture, and padded ones in a big-endian byte order none
+    // of their targets has (aarch64_be is read: see the tests below).
     for (arch, endian, message) in [
         (Architecture::Mips64, Endianness::Little, "is not supported"),
         (Architecture::PowerPc64, Endianness::Little, "is not supported"),
-        (Architecture::Aarch64, Endianness::Big, "big-endian"),
+        (Architecture::X86_64, Endianness::Big, "big-endian x86_64 ELF is not supported"),
+        (Architecture::Riscv64, Endianness::Big, "big-endian riscv64 ELF is not supported"),
     ] {
         let mut obj = Writer::new(BinaryFormat::Elf, arch, endian);
         let text = obj.add_section(vec![], b".text".to_vec(), SectionKind::Text);

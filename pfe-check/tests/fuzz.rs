@@ -1,6 +1,6 @@
 //! Property: malformed input never panics pfe-check. Inputs are the real
 //! objects and executables of `tests/objects/` (every architecture, ELF32
-//! and ELF64, relocatable and linked) and an archive of some of them,
+//! and ELF64, little- and big-endian, relocatable and linked) and an archive of some of them,
 //! mutated with a fixed seed: random bytes and bits anywhere, and the values
 //! that break parsers (0, 1, all ones, sign bits, the file's length) written
 //! into the fields that index other things (the ELF header, section headers,
@@ -42,17 +42,29 @@ struct Seed {
     name: String,
     data: Vec<u8>,
     hot: Vec<(usize, usize)>,
+    /// `ELFDATA2MSB` (aarch64_be): fields are read and written big-endian.
+    big_endian: bool,
 }
 
 fn seed(name: String, data: Vec<u8>) -> Seed {
     let mut hot = vec![(0, 64.min(data.len()))];
-    if let Ok(file) = object::File::parse(&*data) {
-        let (shoff, shentsize, shnum) = if file.is_64() {
-            (u64::from_le_bytes(data[0x28..0x30].try_into().unwrap()) as usize, 64, u16::from_le_bytes([data[0x3c], data[0x3d]]))
+    let big_endian = data.get(5) == Some(&2);
+    // An ELF header field of 2, 4 or 8 bytes at `at`, in the file's byte order.
+    let field = |at: usize, width: usize| -> usize {
+        let bytes = &data[at..at + width];
+        let mut value = [0u8; 8];
+        if big_endian {
+            value[8 - width..].copy_from_slice(bytes);
+            u64::from_be_bytes(value) as usize
         } else {
-            (u32::from_le_bytes(data[0x20..0x24].try_into().unwrap()) as usize, 40, u16::from_le_bytes([data[0x30], data[0x31]]))
-        };
-        hot.push((shoff, (shoff + shentsize * shnum as usize).min(data.len())));
+            value[..width].copy_from_slice(bytes);
+            u64::from_le_bytes(value) as usize
+        }
+    };
+    if let Ok(file) = object::File::parse(&*data) {
+        let (shoff, shentsize, shnum) =
+            if file.is_64() { (field(0x28, 8), 64, field(0x3c, 2)) } else { (field(0x20, 4), 40, field(0x30, 2)) };
+        hot.push((shoff, (shoff + shentsize * shnum).min(data.len())));
         for section in file.sections() {
             let name = section.name().unwrap_or("");
             let wanted = name.starts_with(".rel")
@@ -67,7 +79,7 @@ fn seed(name: String, data: Vec<u8>) -> Seed {
         }
     }
     hot.retain(|(a, b)| a < b && *b <= data.len());
-    Seed { name, data, hot }
+    Seed { name, data, hot, big_endian }
 }
 
 fn mutate(rng: &mut Rng, seed: &Seed) -> Vec<u8> {
@@ -94,7 +106,9 @@ fn mutate(rng: &mut Rng, seed: &Seed) -> Vec<u8> {
                 let width = [1, 2, 4, 8][rng.below(4)];
                 let at = at & !(width - 1);
                 let end = (at + width).min(data.len());
-                data[at..end].copy_from_slice(&value.to_le_bytes()[..end - at]);
+                let bytes =
+                    if seed.big_endian { value.to_be_bytes()[8 - width..].to_vec() } else { value.to_le_bytes()[..width].to_vec() };
+                data[at..end].copy_from_slice(&bytes[..end - at]);
             }
             8 => data.truncate(at),
             _ => {

@@ -1,6 +1,6 @@
 //! pfe-check on what real compilers emit: the objects and executables that
-//! `tests/objects/make.sh` made with clang-14, gcc, aarch64-linux-gnu-gcc and
-//! ld.lld-14 (shipped, so these tests run without them), the same made afresh
+//! `tests/objects/make.sh` made with clang-14, llc-14, gcc,
+//! aarch64-linux-gnu-gcc and ld.lld-14 (shipped, so these tests run without them), the same made afresh
 //! by the compilers on this machine where they exist, and the command line's
 //! exit codes on them.
 
@@ -109,6 +109,68 @@ fn fresh_objects_from_this_machines_compilers_keep_them_too() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The shipped big-endian aarch64 files: ELF64 relocatable (clang, GCC),
+/// ELF32 ILP32 relocatable (llc), and ELF64 static and PIE executables.
+const AARCH64_BE: [(&str, Arch, &str); 5] = [
+    ("clang-aarch64_be-3-1.o", Arch::Aarch64, "relocatable"),
+    ("gcc-aarch64_be-3-1.o", Arch::Aarch64, "relocatable"),
+    ("llc-aarch64_be-ilp32-3-1.o", Arch::Aarch64Ilp32, "relocatable"),
+    ("lld-aarch64_be-3-1-static", Arch::Aarch64, "executable"),
+    ("lld-aarch64_be-3-1-pie", Arch::Aarch64, "shared object"),
+];
+
+#[test]
+fn aarch64_be_files_are_read_in_their_byte_order() {
+    for (file, arch, kind) in AARCH64_BE {
+        let data = std::fs::read(objects().join(file)).unwrap();
+        let r = analyze(file, &data).unwrap().remove(0);
+        assert_eq!((r.arch, r.big_endian, r.kind.as_str()), (arch, true, kind), "{file}");
+        // -fpatchable-function-entry=3,1: each record (a big-endian pointer,
+        // relocation or RELATIVE addend) points one nop before its symbol,
+        // and the nops are little-endian `1f 20 03 d5`s as everywhere.
+        assert!(r.functions.len() >= 5, "{file}: {:?}", r.functions);
+        for f in &r.functions {
+            assert_eq!((f.records, f.record_offset, f.prefix_nops, f.entry_nops), (1, Some(-4), 1, 2), "{file}: {f:?}");
+            assert!(f.pad.starts_with("1f2003d51f2003d51f2003d5"), "{file}: {f:?}");
+        }
+    }
+}
+
+/// `file` with the first nop after `function`'s symbol replaced by `insn`.
+fn with_entry_nop_replaced(file: &str, function: &str, insn: [u8; 4]) -> Vec<u8> {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let mut data = std::fs::read(objects().join(file)).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let symbol = file.symbols().find(|s| s.name() == Ok(function)).unwrap();
+    let section = file.section_by_index(symbol.section_index().unwrap()).unwrap();
+    let at = (section.file_range().unwrap().0 + symbol.address() - section.address()) as usize;
+    drop(file);
+    assert_eq!(data[at..at + 4], [0x1f, 0x20, 0x03, 0xd5], "{function} starts with a nop");
+    data[at..at + 4].copy_from_slice(&insn);
+    data
+}
+
+#[test]
+fn aarch64_be_files_with_a_wrong_pad_are_reported() {
+    for (file, _, _) in AARCH64_BE {
+        // The nop in the data's byte order (as if aarch64_be instructions
+        // were big-endian): `d5 03 20 1f` is no nop.
+        let data = with_entry_nop_replaced(file, "leaf", [0xd5, 0x03, 0x20, 0x1f]);
+        let r = analyze(file, &data).unwrap().remove(0);
+        let wrong = r.offenders(Expect { total: 3, prefix: 1 }, &[]);
+        assert_eq!(wrong.len(), 1, "{file}: {wrong:?}");
+        assert_eq!(wrong[0].0, "leaf", "{file}");
+        assert!(wrong[0].1.iter().any(|w| w.contains("0 nops after the symbol, want 2")), "{file}: {wrong:?}");
+    }
+    // And through the command line: exit 1, naming the function.
+    let path = std::env::temp_dir().join(format!("pfe-check-be-wrong-{}.o", std::process::id()));
+    std::fs::write(&path, with_entry_nop_replaced("clang-aarch64_be-3-1.o", "sum", [0xd5, 0x03, 0x20, 0x1f])).unwrap();
+    let (code, text) = pfe_check(&["--expect", "3,1", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("offender: sum: 0 nops after the symbol, want 2"), "{text}");
+}
+
 fn pfe_check(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_pfe-check")).args(args).current_dir(objects()).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -132,6 +194,24 @@ fn command_line_exit_codes() {
     let json = pfe_check(&["--json", "clang-aarch64-2-bti.o"]);
     assert_eq!(json.0, 0, "{}", json.1);
     assert!(json.1.contains("\"arch\": \"aarch64\"") && json.1.contains("\"landing_pad\": \"bti c\""), "{}", json.1);
+    assert!(json.1.contains("\"big_endian\": false"), "{}", json.1);
+    let be = pfe_check(&[
+        "--expect",
+        "3,1",
+        "--align",
+        "4",
+        "clang-aarch64_be-3-1.o",
+        "llc-aarch64_be-ilp32-3-1.o",
+        "lld-aarch64_be-3-1-static",
+    ]);
+    assert_eq!(be.0, 0, "{}", be.1);
+    assert!(be.1.contains("clang-aarch64_be-3-1.o (relocatable aarch64 big-endian): 5 functions, 5 with a record"), "{}", be.1);
+    assert!(be.1.contains("llc-aarch64_be-ilp32-3-1.o (relocatable aarch64_ilp32 big-endian)"), "{}", be.1);
+    let be_wrong = pfe_check(&["--expect", "3", "lld-aarch64_be-3-1-pie"]);
+    assert_eq!(be_wrong.0, 1, "{}", be_wrong.1);
+    assert!(be_wrong.1.contains("offender: leaf: 1 nops before the symbol, want 0"), "{}", be_wrong.1);
+    let be_json = pfe_check(&["--json", "llc-aarch64_be-ilp32-3-1.o"]);
+    assert!(be_json.1.contains("\"arch\": \"aarch64_ilp32\",\n    \"big_endian\": true"), "{}", be_json.1);
     for (args, message) in [
         (&["make.sh"][..], "not an ELF file"),
         (&["--align", "3", "clang-i686-5-3.o"], "not a power of two"),
@@ -146,7 +226,9 @@ fn command_line_exit_codes() {
     }
     let (code, help) = pfe_check(&["--help"]);
     assert_eq!(code, 0);
-    for what in ["--expect", "--align", "--skip", "--list", "--json", "c.nop", "0x90", "riscv32", "x32", "Exit status"] {
+    let mentions =
+        ["--expect", "--align", "--skip", "--list", "--json", "c.nop", "0x90", "riscv32", "x32", "aarch64_be", "big-endian", "Exit status"];
+    for what in mentions {
         assert!(help.contains(what), "--help does not mention {what}");
     }
 }
