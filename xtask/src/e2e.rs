@@ -66,6 +66,8 @@ e2e_tests! {
     core_kernel_riscv64: "library/core riscv64 =4 aligned 4: padded, recorded, every site aligned",
     made_up_functions: "the C main and the allocator shim are padded and aligned too",
     kernel_series_applies: "kernel/patches applies to linux-source-6.1 without fuzz",
+    metadata_refusal: "this rustc and Debian's refuse each other's rlibs by the metadata version",
+    records_name_this_series: "every recorded result names the series head patches/ builds",
 }
 
 fn kernel_series_applies(ctx: &Ctx) -> Result<()> {
@@ -601,6 +603,77 @@ pub(crate) fn outcome(cmd: &mut Command) -> Result<(Outcome, String)> {
     Ok((o, stderr))
 }
 
+/// Every page that records measured results names the series they were
+/// measured on, the HEAD `./x build` makes from `patches/` (commit ids are
+/// deterministic); a page that names another one was not rerun after the
+/// series changed.
+fn records_name_this_series(ctx: &Ctx) -> Result<()> {
+    let head = crate::apply::head(&ctx.src())?;
+    let short = &head[..12];
+    let mut stale = Vec::new();
+    for page in ["docs/REGRESSIONS.md", "docs/PERFORMANCE.md", "docs/KERNEL.md", "patches/COVER.md", "README.md"] {
+        let text = fs::read_to_string(ctx.root.join(page))?;
+        if !text.contains(&format!("`{short}`")) {
+            stale.push(page);
+        }
+    }
+    ensure!(stale.is_empty(), "these pages do not name the series `{short}` they must have been measured on: {stale:?}");
+    Ok(())
+}
+
+/// The metadata version an rlib's `lib.rmeta` carries: the byte after
+/// rustc's `rust\0\0\0` header.
+fn metadata_version(rlib: &std::path::Path) -> Result<u8> {
+    let data = fs::read(rlib)?;
+    let at = data
+        .windows(8)
+        .position(|w| &w[..7] == b"rust\0\0\0")
+        .with_context(|| format!("{}: no crate metadata header", rlib.display()))?;
+    Ok(data[at + 7])
+}
+
+/// The series changes what crate metadata holds and bumps the metadata
+/// version, so that this rustc and Debian's unpatched rustc 1.63 refuse each
+/// other's rlibs with rustc's own error, by that version, not by the version
+/// line (a stable-channel build from the series prints the same `rustc
+/// 1.63.0` as Debian's). Each reads its own rlibs.
+fn metadata_refusal(ctx: &Ctx) -> Result<()> {
+    let dir = scratch(ctx, "metadata-refusal")?;
+    let dep = dir.join("dep.rs");
+    let user = dir.join("user.rs");
+    fs::write(&dep, "pub fn answer() -> u32 {\n    42\n}\n")?;
+    fs::write(&user, "pub fn f() -> u32 {\n    dep::answer()\n}\n")?;
+    let compilers = [("pfe", ctx.toolchain().join("bin/rustc")), ("debian", PathBuf::from("/usr/bin/rustc"))];
+    let mut versions = Vec::new();
+    for (name, compiler) in &compilers {
+        let out = dir.join(name);
+        fs::create_dir_all(&out)?;
+        cmd::output(Command::new(compiler).args(["--crate-type=rlib", "--crate-name=dep", "--out-dir"]).arg(&out).arg(&dep))?;
+        versions.push(metadata_version(&out.join("libdep.rlib"))?);
+    }
+    ensure!(versions[0] == versions[1] + 1, "metadata versions: this rustc {}, Debian's {}", versions[0], versions[1]);
+    for (reader, reader_path) in &compilers {
+        for (writer, _) in &compilers {
+            let rlib = dir.join(writer).join("libdep.rlib");
+            let mut c = Command::new(reader_path);
+            c.args(["--crate-type=rlib", "--edition=2021", "--out-dir"]).arg(dir.join(format!("{reader}-reads-{writer}")));
+            c.arg("--extern").arg(format!("dep={}", rlib.display())).arg(&user);
+            let (how, stderr) = outcome(&mut c)?;
+            match (reader == writer, how) {
+                (true, Outcome::Ok) => {}
+                (false, Outcome::Error) => ensure!(
+                    stderr.contains("error[E0786]: found invalid metadata files for crate `dep`")
+                        && stderr.contains("invalid metadata version found"),
+                    "{reader} reading {writer}'s rlib failed otherwise:\n{stderr}"
+                ),
+                (_, how) => bail!("{reader} reading {writer}'s rlib: {how:?}\n{stderr}"),
+            }
+        }
+    }
+    println!("            metadata version {} here, {} in Debian's rustc; refused both ways", versions[0], versions[1]);
+    Ok(())
+}
+
 pub(crate) const NO_CORE: &str = "#![feature(no_core, lang_items)]\n#![no_core]\n#![crate_type = \"lib\"]\n#[lang = \"sized\"]\ntrait Sized {}\n";
 
 /// Every bad input the project knows of, each compiled on its own: flag
@@ -624,10 +697,13 @@ fn bad_inputs(ctx: &Ctx) -> Result<()> {
     let flags: &[(&str, Outcome)] = &[
         ("", Error), ("3,", Error), (",", Error), (",3", Error), ("a", Error), ("-1", Error),
         ("256", Error), ("1,2", Error), ("3,2,x", Error), ("3,2,", Error), (" 3", Error),
-        ("3 ", Error), ("+3", Error), ("3,+1", Error), ("0x10", Error), ("1e3", Error),
+        ("3 ", Error), ("0x10", Error), ("1e3", Error),
         ("3,,", Error), ("18446744073709551616", Error), ("255,256", Error), ("\u{663}", Error),
         ("3;2", Error), ("3.0", Error), ("1,1,1,1", Error), ("-0", Error), ("3,-1", Error),
         ("0", Fine), ("0,0", Fine), ("255", Fine), ("255,255", Fine), ("016,016", Fine), ("7,7", Fine),
+        // Each number is read by Rust's `u8::from_str`, as newer rustc reads its own
+        // spelling of the flag, and that takes one leading `+` (GCC and Clang do not).
+        ("+3", Fine), ("3,+1", Fine),
     ];
     for (value, expected) in flags {
         check(
