@@ -53,11 +53,14 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let mut report = String::new();
     let cores = cmd::output(&mut Command::new("nproc"))?.trim().to_string();
     let date = cmd::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?.trim().to_string();
+    let head = crate::apply::head(&ctx.src())?;
     writeln!(
         report,
-        "# Performance\n\nWritten by `./x bench` on {date}, on a machine with {cores} cores; \
-         every figure below comes from that one run (rerun `./x bench` to regenerate this \
-         page). Ratios are measured side by side in the same run.\n"
+        "# Performance\n\nWritten by `./x bench` on {date}, on a machine with {cores} cores, \
+         with the series at `{}` (the cached tree's HEAD, as `./x build` makes it from \
+         `patches/`); every figure below comes from that one run (rerun `./x bench` to \
+         regenerate this page). Ratios are measured side by side in the same run.\n",
+        &head[..12]
     )?;
 
     let step = Step::start("bench: size of library/core");
