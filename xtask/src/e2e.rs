@@ -606,18 +606,24 @@ pub(crate) fn outcome(cmd: &mut Command) -> Result<(Outcome, String)> {
 /// Every page that records measured results names the series they were
 /// measured on, the HEAD `./x build` makes from `patches/` (commit ids are
 /// deterministic); a page that names another one was not rerun after the
-/// series changed.
+/// series changed. A page with a placeholder (`@@...@@`) left in it was not
+/// finished.
 fn records_name_this_series(ctx: &Ctx) -> Result<()> {
     let head = crate::apply::head(&ctx.src())?;
     let short = &head[..12];
     let mut stale = Vec::new();
+    let mut unfinished = Vec::new();
     for page in ["docs/REGRESSIONS.md", "docs/PERFORMANCE.md", "docs/KERNEL.md", "patches/COVER.md", "README.md"] {
         let text = fs::read_to_string(ctx.root.join(page))?;
         if !text.contains(&format!("`{short}`")) {
             stale.push(page);
         }
+        if text.contains("@@") {
+            unfinished.push(page);
+        }
     }
     ensure!(stale.is_empty(), "these pages do not name the series `{short}` they must have been measured on: {stale:?}");
+    ensure!(unfinished.is_empty(), "these pages still hold a `@@...@@` placeholder: {unfinished:?}");
     Ok(())
 }
 
