@@ -60,8 +60,6 @@ pub fn write_if_changed(path: &Path, content: &[u8]) -> Result<()> {
     fs::write(path, content).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// A digest of the series and every patch it lists, to know when the cached
-/// tree already holds exactly this series.
 /// The value of `Forwarded:` in a commit message's or patch's DEP-3
 /// pseudo-header (its last paragraph), if it has one.
 pub fn forwarded(message: &str) -> Option<String> {
@@ -79,6 +77,8 @@ pub fn debian_name(stem: &str, forwarded: Option<&str>) -> String {
     format!("{prefix}{stem}")
 }
 
+/// A digest of the series and every patch it lists, to know when the cached
+/// tree already holds exactly this series.
 pub fn digest(patches: &Path) -> Result<String> {
     let mut stream = fs::read(patches.join("series"))?;
     for entry in read(patches)? {
@@ -216,7 +216,7 @@ mod house_rules {
     /// `Origin:` that says where the patch comes from with a URL; one
     /// `Forwarded:` (`not-needed` only for what upstream does not need: its
     /// own implementation, or a policy of this series; `no` for a fix of a
-    /// real upstream bug not sent yet); `Bug:` links, each one https URL; no
+    /// real upstream bug that is not sent); `Bug:` links, each one https URL; no
     /// `Applied-Upstream:`, which would say this very patch was applied
     /// upstream (where upstream has different code, the description says
     /// "superseded upstream by ..."); and `Last-Update:` as a date.
