@@ -649,19 +649,22 @@ fn metadata_refusal(ctx: &Ctx) -> Result<()> {
     let user = dir.join("user.rs");
     fs::write(&dep, "pub fn answer() -> u32 {\n    42\n}\n")?;
     fs::write(&user, "pub fn f() -> u32 {\n    dep::answer()\n}\n")?;
-    let compilers = [("pfe", ctx.toolchain().join("bin/rustc")), ("debian", PathBuf::from("/usr/bin/rustc"))];
+    // This rustc through `rustc`, so that `PFE_E2E_RUSTC` replaces it here too.
+    let pfe = || rustc(ctx);
+    let debian = || Command::new("/usr/bin/rustc");
+    let compilers: [(&str, &dyn Fn() -> Command); 2] = [("pfe", &pfe), ("debian", &debian)];
     let mut versions = Vec::new();
     for (name, compiler) in &compilers {
         let out = dir.join(name);
         fs::create_dir_all(&out)?;
-        cmd::output(Command::new(compiler).args(["--crate-type=rlib", "--crate-name=dep", "--out-dir"]).arg(&out).arg(&dep))?;
+        cmd::output(compiler().args(["--crate-type=rlib", "--crate-name=dep", "--out-dir"]).arg(&out).arg(&dep))?;
         versions.push(metadata_version(&out.join("libdep.rlib"))?);
     }
     ensure!(versions[0] == versions[1] + 1, "metadata versions: this rustc {}, Debian's {}", versions[0], versions[1]);
-    for (reader, reader_path) in &compilers {
+    for (reader, reader_rustc) in &compilers {
         for (writer, _) in &compilers {
             let rlib = dir.join(writer).join("libdep.rlib");
-            let mut c = Command::new(reader_path);
+            let mut c = reader_rustc();
             c.args(["--crate-type=rlib", "--edition=2021", "--out-dir"]).arg(dir.join(format!("{reader}-reads-{writer}")));
             c.arg("--extern").arg(format!("dep={}", rlib.display())).arg(&user);
             let (how, stderr) = outcome(&mut c)?;
