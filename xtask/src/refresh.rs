@@ -42,6 +42,22 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
         .collect::<Result<_>>()?;
     files.sort(); // format-patch numbers them in commit order
+    // A commit whose message lost its DEP-3 pseudo-header (a `# Conflicts:`
+    // paragraph that `git commit --no-edit` kept after it, a field dropped in
+    // an edit) is refused here, before anything is written: its name would
+    // come out wrong and the house rules would fail only later.
+    let mut problems = Vec::new();
+    for file in &files {
+        let content = fs::read_to_string(out.join(file))?;
+        problems.extend(series::dep3_problems(&content).into_iter().map(|p| format!("{file}: {p}")));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the cached tree's commits do not carry DEP-3 pseudo-headers as Debian reads them \
+             (the last paragraph of each message); patches/ is left as it was:\n  {}",
+            problems.join("\n  ")
+        );
+    }
     let old: BTreeMap<String, Vec<String>> = match series::read(&ctx.patches()) {
         Ok(entries) => entries.into_iter().map(|e| (e.name, e.comments)).collect(),
         Err(_) => BTreeMap::new(),
@@ -52,6 +68,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         // `0001-rustc_session-add-the-flag.patch` -> `rustc_session-add-the-flag.patch`, then `d-` or `u-`
         let stem = file.split_once('-').map_or(file.as_str(), |(_, rest)| rest);
         let content = fs::read(out.join(file))?;
+        // Checked above: every patch has exactly one.
         let forwarded = series::forwarded(&String::from_utf8_lossy(&content));
         let stem = series::debian_name(stem, forwarded.as_deref());
         let mut name = stem.clone();

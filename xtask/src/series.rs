@@ -60,12 +60,15 @@ pub fn write_if_changed(path: &Path, content: &[u8]) -> Result<()> {
     fs::write(path, content).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The value of `Forwarded:` in a commit message's or patch's DEP-3
-/// pseudo-header (its last paragraph), if it has one.
-pub fn forwarded(message: &str) -> Option<String> {
-    let message = message.split("\n---\n").next().unwrap_or_default().trim_end();
-    let last = message.rsplit("\n\n").next().unwrap_or_default();
-    last.lines().find_map(|l| l.strip_prefix("Forwarded: ")).map(|v| v.trim().to_string())
+/// The value of the one `Forwarded:` in a patch's DEP-3 pseudo-header, as
+/// `dep3_fields` reads it; `None` without one, or with more than one.
+pub fn forwarded(patch: &str) -> Option<String> {
+    let mut values =
+        dep3_fields(patch).into_iter().filter(|(key, _)| key == "Forwarded").map(|(_, value)| value);
+    match (values.next(), values.next()) {
+        (Some(value), None) => Some(value.trim().to_string()),
+        _ => None,
+    }
 }
 
 /// The name Debian gives a patch in its `debian/patches/series`: `u-` for a
@@ -91,48 +94,131 @@ pub fn digest(patches: &Path) -> Result<String> {
     crate::fetch::sha256_of(&stream)
 }
 
+/// The subject (without `[PATCH]`) and body of a `git format-patch` file.
+pub struct PatchMessage {
+    pub subject: String,
+    pub body: String,
+}
+
+pub fn message(patch: &str) -> Option<PatchMessage> {
+    let mut lines = patch.lines().peekable();
+    let mut subject = None;
+    // Headers end at the first blank line; a subject may continue on
+    // indented lines.
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("Subject: ") {
+            let mut s = rest.to_string();
+            while let Some(next) = lines.peek() {
+                if next.starts_with(' ') || next.starts_with('\t') {
+                    s.push_str(next);
+                    lines.next();
+                } else {
+                    break;
+                }
+            }
+            subject = Some(s);
+        }
+    }
+    let subject = subject?;
+    let subject = match subject.strip_prefix('[') {
+        Some(rest) if subject.starts_with("[PATCH") => rest.split_once("] ")?.1.to_string(),
+        _ => subject,
+    };
+    let body: Vec<&str> = lines.take_while(|l| *l != "---").collect();
+    Some(PatchMessage { subject, body: body.join("\n").trim().to_string() })
+}
+
+/// The DEP-3 fields of a patch (Debian's patch tagging guidelines), read
+/// as DEP-3 reads a `git format-patch` file: `From:` is the Author and
+/// `Subject:` the Description (the body is its long part); the other
+/// fields are a pseudo-header, the body's last paragraph.
+pub fn dep3_fields(patch: &str) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for line in patch.lines().take_while(|l| !l.is_empty()) {
+        for key in ["From", "Subject"] {
+            if let Some(value) = line.strip_prefix(&format!("{key}: ")) {
+                fields.push((key.to_string(), value.to_string()));
+            }
+        }
+    }
+    let Some(msg) = message(patch) else { return fields };
+    let last = msg.body.rsplit("\n\n").next().unwrap_or_default();
+    for line in last.lines() {
+        match line.split_once(": ") {
+            Some((key, value)) if !key.is_empty() && !key.contains(' ') => {
+                fields.push((key.to_string(), value.to_string()))
+            }
+            // Not a field: the paragraph is no pseudo-header.
+            _ => return fields.into_iter().filter(|(k, _)| k == "From" || k == "Subject").collect(),
+        }
+    }
+    fields
+}
+
+/// What Debian's tools read, as DEP-3 defines it: a Description; an
+/// Author (this series writes its patches, so `Author:`), or else an
+/// `Origin:` that says where the patch comes from with a URL; one
+/// `Forwarded:` (`not-needed` only for what upstream does not need: its
+/// own implementation, or a policy of this series; `no` for a fix of a
+/// real upstream bug that is not sent); `Bug:` links, each one https URL; no
+/// `Applied-Upstream:`, which would say this very patch was applied
+/// upstream (where upstream has different code, the description says
+/// "superseded upstream by ..."); and `Last-Update:` as a date.
+/// `Upstream-Status:` (OpenEmbedded's field, which Debian's tools ignore)
+/// must not come back.
+pub fn dep3_problems(patch: &str) -> Vec<String> {
+    let fields = dep3_fields(patch);
+    let get = |key: &str| fields.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+    let mut problems = Vec::new();
+    for key in ["From", "Subject", "Forwarded", "Last-Update"] {
+        if get(key).len() != 1 {
+            problems.push(format!("needs exactly one `{key}:`"));
+        }
+    }
+    match (get("Author").len(), get("Origin").as_slice()) {
+        (1, []) => {}
+        (0, [origin]) if origin.contains(", https://") => {}
+        (0, [origin]) => problems.push(format!("`Origin: {origin}` names no URL")),
+        _ => problems.push("needs one `Author:`, or one `Origin:` with a URL".to_string()),
+    }
+    for value in get("Forwarded") {
+        let known = ["no", "not-needed", "yes"].contains(&value) || value.starts_with("https://");
+        if !known {
+            problems.push(format!("`Forwarded: {value}` is not `no`, `not-needed`, `yes` or a URL"));
+        }
+    }
+    if !get("Applied-Upstream").is_empty() {
+        problems.push(
+            "`Applied-Upstream:` says this patch was applied upstream; say \"superseded upstream by\" instead"
+                .to_string(),
+        );
+    }
+    for url in get("Bug") {
+        if !url.starts_with("https://") || url.contains(' ') {
+            problems.push(format!("`{url}` is not a single https URL"));
+        }
+    }
+    for date in get("Last-Update") {
+        let ok = date.len() == 10
+            && date.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+        if !ok {
+            problems.push(format!("`Last-Update: {date}` is not YYYY-MM-DD"));
+        }
+    }
+    if patch.lines().take_while(|l| *l != "---").any(|l| l.starts_with("Upstream-Status:")) {
+        problems.push("`Upstream-Status:` is not a DEP-3 field".to_string());
+    }
+    problems
+}
+
 #[cfg(test)]
 mod house_rules {
     //! The series' house rules, checked on the checked-in `patches/`.
     use super::*;
     use std::collections::BTreeSet;
-
-    /// The subject (without `[PATCH]`) and body of a `git format-patch` file.
-    pub struct PatchMessage {
-        pub subject: String,
-        pub body: String,
-    }
-
-    pub fn message(patch: &str) -> Option<PatchMessage> {
-        let mut lines = patch.lines().peekable();
-        let mut subject = None;
-        // Headers end at the first blank line; a subject may continue on
-        // indented lines.
-        while let Some(line) = lines.next() {
-            if line.is_empty() {
-                break;
-            }
-            if let Some(rest) = line.strip_prefix("Subject: ") {
-                let mut s = rest.to_string();
-                while let Some(next) = lines.peek() {
-                    if next.starts_with(' ') || next.starts_with('\t') {
-                        s.push_str(next);
-                        lines.next();
-                    } else {
-                        break;
-                    }
-                }
-                subject = Some(s);
-            }
-        }
-        let subject = subject?;
-        let subject = match subject.strip_prefix('[') {
-            Some(rest) if subject.starts_with("[PATCH") => rest.split_once("] ")?.1.to_string(),
-            _ => subject,
-        };
-        let body: Vec<&str> = lines.take_while(|l| *l != "---").collect();
-        Some(PatchMessage { subject, body: body.join("\n").trim().to_string() })
-    }
 
     fn patches() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("patches")
@@ -184,89 +270,6 @@ mod house_rules {
         }
     }
 
-    /// The DEP-3 fields of a patch (Debian's patch tagging guidelines), read
-    /// as DEP-3 reads a `git format-patch` file: `From:` is the Author and
-    /// `Subject:` the Description (the body is its long part); the other
-    /// fields are a pseudo-header, the body's last paragraph.
-    pub fn dep3_fields(patch: &str) -> Vec<(String, String)> {
-        let mut fields = Vec::new();
-        for line in patch.lines().take_while(|l| !l.is_empty()) {
-            for key in ["From", "Subject"] {
-                if let Some(value) = line.strip_prefix(&format!("{key}: ")) {
-                    fields.push((key.to_string(), value.to_string()));
-                }
-            }
-        }
-        let Some(msg) = message(patch) else { return fields };
-        let last = msg.body.rsplit("\n\n").next().unwrap_or_default();
-        for line in last.lines() {
-            match line.split_once(": ") {
-                Some((key, value)) if !key.is_empty() && !key.contains(' ') => {
-                    fields.push((key.to_string(), value.to_string()))
-                }
-                // Not a field: the paragraph is no pseudo-header.
-                _ => return fields.into_iter().filter(|(k, _)| k == "From" || k == "Subject").collect(),
-            }
-        }
-        fields
-    }
-
-    /// What Debian's tools read, as DEP-3 defines it: a Description; an
-    /// Author (this series writes its patches, so `Author:`), or else an
-    /// `Origin:` that says where the patch comes from with a URL; one
-    /// `Forwarded:` (`not-needed` only for what upstream does not need: its
-    /// own implementation, or a policy of this series; `no` for a fix of a
-    /// real upstream bug that is not sent); `Bug:` links, each one https URL; no
-    /// `Applied-Upstream:`, which would say this very patch was applied
-    /// upstream (where upstream has different code, the description says
-    /// "superseded upstream by ..."); and `Last-Update:` as a date.
-    /// `Upstream-Status:` (OpenEmbedded's field, which Debian's tools ignore)
-    /// must not come back.
-    pub(crate) fn dep3_problems(patch: &str) -> Vec<String> {
-        let fields = dep3_fields(patch);
-        let get = |key: &str| fields.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
-        let mut problems = Vec::new();
-        for key in ["From", "Subject", "Forwarded", "Last-Update"] {
-            if get(key).len() != 1 {
-                problems.push(format!("needs exactly one `{key}:`"));
-            }
-        }
-        match (get("Author").len(), get("Origin").as_slice()) {
-            (1, []) => {}
-            (0, [origin]) if origin.contains(", https://") => {}
-            (0, [origin]) => problems.push(format!("`Origin: {origin}` names no URL")),
-            _ => problems.push("needs one `Author:`, or one `Origin:` with a URL".to_string()),
-        }
-        for value in get("Forwarded") {
-            let known = ["no", "not-needed", "yes"].contains(&value) || value.starts_with("https://");
-            if !known {
-                problems.push(format!("`Forwarded: {value}` is not `no`, `not-needed`, `yes` or a URL"));
-            }
-        }
-        if !get("Applied-Upstream").is_empty() {
-            problems.push(
-                "`Applied-Upstream:` says this patch was applied upstream; say \"superseded upstream by\" instead"
-                    .to_string(),
-            );
-        }
-        for url in get("Bug") {
-            if !url.starts_with("https://") || url.contains(' ') {
-                problems.push(format!("`{url}` is not a single https URL"));
-            }
-        }
-        for date in get("Last-Update") {
-            let ok = date.len() == 10
-                && date.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
-            if !ok {
-                problems.push(format!("`Last-Update: {date}` is not YYYY-MM-DD"));
-            }
-        }
-        if patch.lines().take_while(|l| *l != "---").any(|l| l.starts_with("Upstream-Status:")) {
-            problems.push("`Upstream-Status:` is not a DEP-3 field".to_string());
-        }
-        problems
-    }
-
     /// What `check` finds in each patch file, each prefixed with the file's name.
     fn in_every_patch(check: fn(&str) -> Vec<String>) -> Vec<String> {
         let mut found = Vec::new();
@@ -291,11 +294,18 @@ mod house_rules {
 
     #[test]
     fn forwarded_is_read_from_the_pseudo_header() {
-        let msg = "x: y\n\nWhy. Forwarded: yes\n\nAuthor: A\nForwarded: not-needed\n";
-        assert_eq!(super::forwarded(msg).as_deref(), Some("not-needed"));
+        let patch = "From: A <a@b>\nSubject: [PATCH] x: y\n\nWhy. Forwarded: yes\n\n\
+                     Author: A\nForwarded: not-needed\n---\n";
+        assert_eq!(super::forwarded(patch).as_deref(), Some("not-needed"));
         assert_eq!(super::debian_name("x.patch", Some("not-needed")), "d-x.patch");
         assert_eq!(super::debian_name("x.patch", Some("no")), "u-x.patch");
-        assert_eq!(super::forwarded("x: y\n\nWhy.\n"), None);
+        assert_eq!(super::forwarded("From: A <a@b>\nSubject: x: y\n\nWhy.\n---\n"), None);
+        // What `git commit --no-edit` leaves after a conflict: the pseudo-header
+        // is no longer the last paragraph, so it is not read.
+        let conflicted = patch.replace("---\n", "\n# Conflicts:\n#\tx.rs\n---\n");
+        assert_eq!(super::forwarded(&conflicted), None);
+        let twice = patch.replace("---\n", "Forwarded: no\n---\n");
+        assert_eq!(super::forwarded(&twice), None);
     }
 
     #[test]
