@@ -68,6 +68,7 @@ e2e_tests! {
     kernel_series_applies: "kernel/patches applies to linux-source-6.1 without fuzz",
     metadata_refusal: "this rustc and Debian's refuse each other's rlibs by the metadata version",
     records_name_this_series: "every recorded result names the series head patches/ builds",
+    series_code_is_rustfmt_clean: "rustfmt with upstream's settings changes no compiler line the series adds",
 }
 
 fn kernel_series_applies(ctx: &Ctx) -> Result<()> {
@@ -625,6 +626,77 @@ fn records_name_this_series(ctx: &Ctx) -> Result<()> {
     ensure!(stale.is_empty(), "these pages do not name the series `{short}` they must have been measured on: {stale:?}");
     ensure!(unfinished.is_empty(), "these pages still hold a `@@...@@` placeholder: {unfinished:?}");
     Ok(())
+}
+
+/// The compiler code the series adds is formatted as upstream formats its
+/// own: rustfmt with the settings of upstream's `rustfmt.toml` for 1.63
+/// (`version = "Two"`, which newer rustfmt calls style edition 2024;
+/// `use_small_heuristics = "Max"`; `merge_derives = false`) rewrites no line
+/// of a file the series changes that it leaves alone in the base. The pinned
+/// rustfmt of 1.63 is not packaged, so this uses the one in PATH, and what
+/// it does differently from the pinned one is taken out by comparing with
+/// the base: a line it rewrites the same way in both is its own habit, not
+/// the series'. It sorts imports otherwise (imports are not reordered) and
+/// parses let chains only as edition 2024, where `gen` is a keyword (it is
+/// escaped first).
+fn series_code_is_rustfmt_clean(ctx: &Ctx) -> Result<()> {
+    let src = ctx.src();
+    let dir = scratch(ctx, "rustfmt")?;
+    let git = |args: &[&str]| cmd::output(crate::prepare::git(&src).args(args));
+    let files = git(&["diff", "--name-only", "--diff-filter=AM", "base", "HEAD", "--", "compiler/*.rs"])?;
+    ensure!(!files.trim().is_empty(), "the series changes no compiler source: is the cached tree prepared?");
+    let mut rewritten = Vec::new();
+    for file in files.lines() {
+        let base = match git(&["cat-file", "-e", &format!("base:{file}")]) {
+            Ok(_) => rustfmt_rewrites(&dir, &git(&["show", &format!("base:{file}")])?)?,
+            Err(_) => Vec::new(), // a file the series adds
+        };
+        for line in rustfmt_rewrites(&dir, &git(&["show", &format!("HEAD:{file}")])?)? {
+            if !base.contains(&line) {
+                rewritten.push(format!("{file}: {line}"));
+            }
+        }
+    }
+    ensure!(
+        rewritten.is_empty(),
+        "rustfmt (upstream's settings) rewrites lines the series adds (- as written, + as rustfmt writes them):\n{}",
+        rewritten.join("\n")
+    );
+    Ok(())
+}
+
+/// The lines rustfmt would remove from `code` (`-`) and write instead (`+`).
+fn rustfmt_rewrites(dir: &std::path::Path, code: &str) -> Result<Vec<String>> {
+    let path = dir.join("file.rs");
+    let code = escape_gen(code);
+    fs::write(&path, &code)?;
+    let config = "style_edition=2024,use_small_heuristics=Max,merge_derives=false,reorder_imports=false,\
+                  skip_children=true";
+    cmd::output(Command::new("rustfmt").args(["--edition", "2024", "--config", config]).arg(&path))
+        .context("rustfmt from PATH (`rustup component add rustfmt`)")?;
+    let formatted = fs::read_to_string(&path)?;
+    let (before, after): (Vec<&str>, Vec<&str>) = (code.lines().collect(), formatted.lines().collect());
+    let mut lines: Vec<String> = before.iter().filter(|l| !after.contains(l)).map(|l| format!("- {l}")).collect();
+    lines.extend(after.iter().filter(|l| !before.contains(l)).map(|l| format!("+ {l}")));
+    Ok(lines)
+}
+
+/// `code` with every identifier `gen` written `r#gen`, as edition 2024 needs.
+fn escape_gen(code: &str) -> String {
+    let ident = |c: Option<char>| c.map_or(false, |c| c.is_alphanumeric() || c == '_' || c == '#');
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find("gen") {
+        let (head, tail) = rest.split_at(at);
+        out.push_str(head);
+        if !ident(head.chars().next_back()) && !ident(tail[3..].chars().next()) {
+            out.push_str("r#");
+        }
+        out.push_str("gen");
+        rest = &tail[3..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The metadata version an rlib's `lib.rmeta` carries: the byte after
