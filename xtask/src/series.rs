@@ -407,6 +407,77 @@ mod house_rules {
         bad
     }
 
+    /// The lines a later patch removes (or changes) that an earlier patch of
+    /// the series added, as `(later, earlier, file, lines)`: a reviewer reads
+    /// those as a series that revises itself. Lines are compared by their
+    /// trimmed text; blank lines, lone braces and other lines of under four
+    /// characters are too common to say anything.
+    pub(crate) fn rewrites(patches: &[(String, String)]) -> Vec<(String, String, String, usize)> {
+        let trivial = |t: &str| t.len() < 4 || ["{", "}", "});", "},", ");"].contains(&t);
+        // file -> line -> the first patch that added it
+        let mut added: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
+            Default::default();
+        let mut found: std::collections::BTreeMap<(String, String, String), usize> = Default::default();
+        for (name, text) in patches {
+            let mut mine = Vec::new();
+            let mut file = None;
+            for line in text.lines() {
+                if let Some(path) = line.strip_prefix("+++ ") {
+                    file = path.strip_prefix("b/").map(str::to_string);
+                    continue;
+                }
+                if line.starts_with("--- ") {
+                    continue;
+                }
+                let Some(file) = &file else { continue };
+                let Some(text) = line.get(1..).map(str::trim) else { continue };
+                if trivial(text) {
+                    continue;
+                }
+                if line.starts_with('-') {
+                    if let Some(earlier) = added.get(file).and_then(|lines| lines.get(text)) {
+                        *found.entry((name.clone(), earlier.clone(), file.clone())).or_default() += 1;
+                    }
+                } else if line.starts_with('+') {
+                    mine.push((file.clone(), text.to_string()));
+                }
+            }
+            for (file, text) in mine {
+                added.entry(file).or_default().entry(text).or_insert_with(|| name.clone());
+            }
+        }
+        found.into_iter().map(|((later, earlier, file), n)| (later, earlier, file, n)).collect()
+    }
+
+    /// One logical change per patch: no patch rewrites what an earlier one
+    /// added (the review of v2 found an alignment patch renaming the
+    /// lowering's function across five files).
+    #[test]
+    fn no_patch_rewrites_what_an_earlier_one_added() {
+        let patches: Vec<(String, String)> = read(&patches())
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let text = fs::read_to_string(patches().join(&e.name)).unwrap();
+                (e.name, text)
+            })
+            .collect();
+        let found = rewrites(&patches);
+        assert!(found.is_empty(), "later patch <- earlier patch, file, lines rewritten: {found:#?}");
+    }
+
+    #[test]
+    fn rewrites_are_found() {
+        let first = "+++ b/a.rs\n+let setting = flag;\n+}\n".to_string();
+        let second = "--- a/a.rs\n+++ b/a.rs\n-let setting = flag;\n-}\n+let setting = attr.unwrap_or(flag);\n";
+        let adds_only = "--- a/a.rs\n+++ b/a.rs\n let setting = flag;\n+let setting = attr.unwrap_or(setting);\n";
+        let one = |second: &str| rewrites(&[("1".into(), first.clone()), ("2".into(), second.to_string())]);
+        assert_eq!(one(second), vec![("2".into(), "1".into(), "a.rs".into(), 1)]);
+        assert_eq!(one(adds_only), vec![]);
+        // The same line in another file is another line.
+        assert_eq!(one(&second.replace("a.rs", "b.rs")), vec![]);
+    }
+
     #[test]
     fn every_added_line_keeps_tidys_style_rules() {
         let bad = in_every_patch(tidy_style_violations);
