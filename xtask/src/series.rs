@@ -184,6 +184,13 @@ pub fn dep3_problems(patch: &str) -> Vec<String> {
         (0, [origin]) => problems.push(format!("`Origin: {origin}` names no URL")),
         _ => problems.push("needs one `Author:`, or one `Origin:` with a URL".to_string()),
     }
+    // Two authors for one patch say nothing; a commit amended under another
+    // identity shows up here.
+    if let ([author], [from]) = (get("Author").as_slice(), get("From").as_slice()) {
+        if author != from {
+            problems.push(format!("`Author: {author}` is not the patch's `From: {from}`"));
+        }
+    }
     for value in get("Forwarded") {
         let known = ["no", "not-needed", "yes"].contains(&value) || value.starts_with("https://");
         if !known {
@@ -334,6 +341,8 @@ mod house_rules {
         assert_eq!(dep3_problems(&good.replace("not-needed", "no")), Vec::<String>::new());
         let prose = good.replace("Last-Update: 2026-11-22", "Last-Update: soon");
         assert!(dep3_problems(&prose).iter().any(|p| p.contains("YYYY-MM-DD")));
+        let other = good.replace("From: A <a@b>", "From: B <b@c>");
+        assert!(dep3_problems(&other).iter().any(|p| p.contains("is not the patch's `From:")));
         let wrapped = good.replace("Bug: https://example.org/1", "Bug: see https://example.org/1");
         assert!(dep3_problems(&wrapped).iter().any(|p| p.contains("https URL")));
     }
@@ -349,18 +358,6 @@ mod house_rules {
     /// `//~` annotations, lines containing `// CHECK`, `// compile-flags`,
     /// `// error-pattern`, ..., and long URLs).
     pub(crate) fn tidy_style_violations(patch: &str) -> Vec<String> {
-        const EXTENSIONS: &[&str] = &[".rs", ".py", ".js", ".sh", ".c", ".cpp", ".h", ".md"];
-        const EXEMPT: &[&str] = &[
-            "// @!has", "// @has", "// @matches", "// CHECK", "// EMIT_MIR", "// compile-flags",
-            "// error-pattern", "// gdb", "// lldb", "// cdb", "// normalize-stderr-test",
-        ];
-        let annotation = |line: &str| {
-            // `\s*//(\[.*\])?~.*` in tidy and compiletest.
-            let t = line.trim_start();
-            t.strip_prefix("//").map_or(false, |r| {
-                r.starts_with('~') || (r.starts_with('[') && r.find("]~").is_some())
-            })
-        };
         // Files whose added lines turn the length rule off.
         let mut ignore_length = BTreeSet::new();
         let mut file = String::new();
@@ -387,18 +384,8 @@ mod house_rules {
             } else if added.ends_with(' ') {
                 Some("trailing whitespace".to_string())
             } else {
-                let rustfmt = file.ends_with(".rs")
-                    && !file.starts_with("src/test/")
-                    && !file.starts_with("src/doc/book/");
-                let long = added.chars().count() > 100;
-                let exempt = file.ends_with(".md")
-                    || rustfmt
-                    || ignore_length.contains(&file)
-                    || annotation(added)
-                    || EXEMPT.iter().any(|e| added.contains(e))
-                    || (added.contains("http://") || added.contains("https://"))
-                        && !added.trim().contains(' ');
-                (long && !exempt).then(|| format!("{} columns", added.chars().count()))
+                let long = too_long(&file, added) && !ignore_length.contains(&file);
+                long.then(|| format!("{} columns", added.chars().count()))
             };
             if let Some(what) = what {
                 bad.push(format!("{file}: {what}: {added}"));
@@ -476,6 +463,84 @@ mod house_rules {
         assert_eq!(one(adds_only), vec![]);
         // The same line in another file is another line.
         assert_eq!(one(&second.replace("a.rs", "b.rs")), vec![]);
+    }
+
+    /// Extensions whose files tidy's style check reads.
+    const EXTENSIONS: &[&str] = &[".rs", ".py", ".js", ".sh", ".c", ".cpp", ".h", ".md"];
+
+    /// Whether tidy's length rule refuses `line` in `file` (without an
+    /// `ignore-tidy-linelength`): over 100 columns, in a file tidy measures
+    /// (not Markdown, not a Rust file rustfmt formats), and not a line tidy
+    /// exempts (an annotation, a long URL).
+    fn too_long(file: &str, line: &str) -> bool {
+        const EXEMPT: &[&str] = &[
+            "// @!has", "// @has", "// @matches", "// CHECK", "// EMIT_MIR", "// compile-flags",
+            "// error-pattern", "// gdb", "// lldb", "// cdb", "// normalize-stderr-test",
+        ];
+        // `\s*//(\[.*\])?~.*` in tidy and compiletest.
+        let annotation = line.trim_start().strip_prefix("//").map_or(false, |r| {
+            r.starts_with('~') || (r.starts_with('[') && r.find("]~").is_some())
+        });
+        let rustfmt = file.ends_with(".rs") && !file.starts_with("src/test/") && !file.starts_with("src/doc/book/");
+        let url = (line.contains("http://") || line.contains("https://")) && !line.trim().contains(' ');
+        line.chars().count() > 100
+            && !file.ends_with(".md")
+            && !rustfmt
+            && !annotation
+            && !EXEMPT.iter().any(|e| line.contains(e))
+            && !url
+    }
+
+    /// Files the series creates that say `ignore-tidy-linelength` although
+    /// none of their lines breaks the length rule: tidy refuses those too
+    /// ("ignoring line length unnecessarily").
+    pub(crate) fn unneeded_length_ignores(patches: &[String]) -> Vec<String> {
+        // file -> (says ignore-tidy-linelength, has a line that needs it)
+        let mut created: std::collections::BTreeMap<String, (bool, bool)> = Default::default();
+        for patch in patches {
+            let mut new_file = false;
+            let mut file = String::new();
+            for line in patch.lines() {
+                if line.starts_with("--- ") {
+                    new_file = line == "--- /dev/null";
+                } else if let Some(path) = line.strip_prefix("+++ b/") {
+                    file = path.to_string();
+                    if new_file {
+                        created.insert(file.clone(), (false, false));
+                    }
+                } else if let (Some(added), Some(state)) = (line.strip_prefix('+'), created.get_mut(&file)) {
+                    state.0 |= added.contains("ignore-tidy-linelength");
+                    state.1 |= too_long(&file, added);
+                }
+            }
+        }
+        created
+            .into_iter()
+            .filter(|(file, (ignores, needs))| *ignores && !needs && EXTENSIONS.iter().any(|e| file.ends_with(e)))
+            .map(|(file, _)| format!("{file}: ignoring line length unnecessarily"))
+            .collect()
+    }
+
+    #[test]
+    fn no_file_ignores_line_length_unnecessarily() {
+        let patches: Vec<String> = read(&patches())
+            .unwrap()
+            .into_iter()
+            .map(|e| fs::read_to_string(patches().join(&e.name)).unwrap())
+            .collect();
+        let found = unneeded_length_ignores(&patches);
+        assert!(found.is_empty(), "tidy would refuse:\n{}", found.join("\n"));
+    }
+
+    #[test]
+    fn unneeded_length_ignores_are_found() {
+        let long_check = format!("+// CHECK: {}", "x".repeat(100));
+        let long_comment = format!("+// {}", "x".repeat(100));
+        let file = |name: &str, lines: &[&str]| {
+            format!("--- /dev/null\n+++ b/src/test/codegen/{name}\n+// ignore-tidy-linelength\n{}\n", lines.join("\n"))
+        };
+        let patches = [file("a.rs", &[&long_check]), file("b.rs", &[&long_comment, &long_check])];
+        assert_eq!(unneeded_length_ignores(&patches), vec!["src/test/codegen/a.rs: ignoring line length unnecessarily"]);
     }
 
     #[test]
