@@ -100,6 +100,7 @@ pub struct PatchMessage {
     pub body: String,
 }
 
+/// The message of a `git format-patch` file; `None` without a `Subject:`.
 pub fn message(patch: &str) -> Option<PatchMessage> {
     let mut lines = patch.lines().peekable();
     let mut subject = None;
