@@ -13,6 +13,7 @@ use crate::e2e_matrix::{
 };
 use crate::paths::{Ctx, TOOLCHAIN};
 use anyhow::{bail, ensure, Context, Result};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
@@ -675,9 +676,9 @@ fn rustfmt_rewrites(dir: &std::path::Path, code: &str) -> Result<Vec<String>> {
     cmd::output(Command::new("rustfmt").args(["--edition", "2024", "--config", config]).arg(&path))
         .context("rustfmt from PATH (`rustup component add rustfmt`)")?;
     let formatted = fs::read_to_string(&path)?;
-    let (before, after): (Vec<&str>, Vec<&str>) = (code.lines().collect(), formatted.lines().collect());
-    let mut lines: Vec<String> = before.iter().filter(|l| !after.contains(l)).map(|l| format!("- {l}")).collect();
-    lines.extend(after.iter().filter(|l| !before.contains(l)).map(|l| format!("+ {l}")));
+    let (before, after): (BTreeSet<&str>, BTreeSet<&str>) = (code.lines().collect(), formatted.lines().collect());
+    let mut lines: Vec<String> = before.difference(&after).map(|l| format!("- {l}")).collect();
+    lines.extend(after.difference(&before).map(|l| format!("+ {l}")));
     Ok(lines)
 }
 

@@ -228,10 +228,22 @@ pub fn dep3_problems(patch: &str) -> Vec<String> {
 mod house_rules {
     //! The series' house rules, checked on the checked-in `patches/`.
     use super::*;
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn patches() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("patches")
+    }
+
+    /// Each patch of `series`, in its order, with its text.
+    fn series_patches() -> Vec<(String, String)> {
+        read(&patches())
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let text = fs::read_to_string(patches().join(&e.name)).unwrap();
+                (e.name, text)
+            })
+            .collect()
     }
 
     fn patch_files() -> BTreeSet<String> {
@@ -405,9 +417,8 @@ mod house_rules {
     pub(crate) fn rewrites(patches: &[(String, String)]) -> Vec<(String, String, String, usize)> {
         let trivial = |t: &str| t.len() < 4 || ["{", "}", "});", "},", ");"].contains(&t);
         // file -> line -> the first patch that added it
-        let mut added: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
-            Default::default();
-        let mut found: std::collections::BTreeMap<(String, String, String), usize> = Default::default();
+        let mut added: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut found: BTreeMap<(String, String, String), usize> = BTreeMap::new();
         for (name, text) in patches {
             let mut mine = Vec::new();
             let mut file = None;
@@ -444,15 +455,7 @@ mod house_rules {
     /// lowering's function across five files).
     #[test]
     fn no_patch_rewrites_what_an_earlier_one_added() {
-        let patches: Vec<(String, String)> = read(&patches())
-            .unwrap()
-            .into_iter()
-            .map(|e| {
-                let text = fs::read_to_string(patches().join(&e.name)).unwrap();
-                (e.name, text)
-            })
-            .collect();
-        let found = rewrites(&patches);
+        let found = rewrites(&series_patches());
         assert!(found.is_empty(), "later patch <- earlier patch, file, lines rewritten: {found:#?}");
     }
 
@@ -499,7 +502,7 @@ mod house_rules {
     /// ("ignoring line length unnecessarily").
     pub(crate) fn unneeded_length_ignores(patches: &[String]) -> Vec<String> {
         // file -> (says ignore-tidy-linelength, has a line that needs it)
-        let mut created: std::collections::BTreeMap<String, (bool, bool)> = Default::default();
+        let mut created: BTreeMap<String, (bool, bool)> = BTreeMap::new();
         for patch in patches {
             let mut new_file = false;
             let mut file = String::new();
@@ -526,12 +529,8 @@ mod house_rules {
 
     #[test]
     fn no_file_ignores_line_length_unnecessarily() {
-        let patches: Vec<String> = read(&patches())
-            .unwrap()
-            .into_iter()
-            .map(|e| fs::read_to_string(patches().join(&e.name)).unwrap())
-            .collect();
-        let found = unneeded_length_ignores(&patches);
+        let texts: Vec<String> = series_patches().into_iter().map(|(_, text)| text).collect();
+        let found = unneeded_length_ignores(&texts);
         assert!(found.is_empty(), "tidy would refuse:\n{}", found.join("\n"));
     }
 
