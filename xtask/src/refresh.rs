@@ -42,14 +42,14 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
         .collect::<Result<_>>()?;
     files.sort(); // format-patch numbers them in commit order
+    let contents: Vec<String> = files.iter().map(|file| fs::read_to_string(out.join(file))).collect::<Result<_, _>>()?;
     // A commit whose message lost its DEP-3 pseudo-header (a `# Conflicts:`
     // paragraph that `git commit --no-edit` kept after it, a field dropped in
     // an edit) is refused here, before anything is written: its name would
     // come out wrong and the house rules would fail only later.
     let mut problems = Vec::new();
-    for file in &files {
-        let content = fs::read_to_string(out.join(file))?;
-        problems.extend(series::dep3_problems(&content).into_iter().map(|p| format!("{file}: {p}")));
+    for (file, content) in files.iter().zip(&contents) {
+        problems.extend(series::dep3_problems(content).into_iter().map(|p| format!("{file}: {p}")));
     }
     if !problems.is_empty() {
         bail!(
@@ -64,12 +64,11 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     };
     let mut entries = Vec::new();
     let mut names = BTreeSet::new();
-    for file in &files {
+    for (file, content) in files.iter().zip(&contents) {
         // `0001-rustc_session-add-the-flag.patch` -> `rustc_session-add-the-flag.patch`, then `d-` or `u-`
         let stem = file.split_once('-').map_or(file.as_str(), |(_, rest)| rest);
-        let content = fs::read(out.join(file))?;
         // Checked above: every patch has exactly one.
-        let forwarded = series::forwarded(&String::from_utf8_lossy(&content));
+        let forwarded = series::forwarded(content);
         let stem = series::debian_name(stem, forwarded.as_deref());
         let mut name = stem.clone();
         let mut n = 2;
@@ -78,7 +77,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             n += 1;
         }
         names.insert(name.clone());
-        series::write_if_changed(&ctx.patches().join(&name), &content)?;
+        series::write_if_changed(&ctx.patches().join(&name), content.as_bytes())?;
         entries.push(Entry { comments: old.get(&name).cloned().unwrap_or_default(), name });
     }
     for stale in fs::read_dir(ctx.patches())? {
