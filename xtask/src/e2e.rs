@@ -644,13 +644,14 @@ fn series_code_is_rustfmt_clean(ctx: &Ctx) -> Result<()> {
     let src = ctx.src();
     let dir = scratch(ctx, "rustfmt")?;
     let git = |args: &[&str]| cmd::output(crate::prepare::git(&src).args(args));
-    let files = git(&["diff", "--name-only", "--diff-filter=AM", "base", "HEAD", "--", "compiler/*.rs"])?;
+    let files = git(&["diff", "--name-status", "--diff-filter=AM", "base", "HEAD", "--", "compiler/*.rs"])?;
     ensure!(!files.trim().is_empty(), "the series changes no compiler source: is the cached tree prepared?");
     let mut rewritten = Vec::new();
-    for file in files.lines() {
-        let base = match git(&["cat-file", "-e", &format!("base:{file}")]) {
-            Ok(_) => rustfmt_rewrites(&dir, &git(&["show", &format!("base:{file}")])?)?,
-            Err(_) => Vec::new(), // a file the series adds
+    for line in files.lines() {
+        let (status, file) = line.split_once('\t').with_context(|| format!("`git diff --name-status` printed `{line}`"))?;
+        let base = match status {
+            "A" => Vec::new(), // a file the series adds
+            _ => rustfmt_rewrites(&dir, &git(&["show", &format!("base:{file}")])?)?,
         };
         for line in rustfmt_rewrites(&dir, &git(&["show", &format!("HEAD:{file}")])?)? {
             if !base.contains(&line) {
