@@ -39,7 +39,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("apply", "[--discard]", "Only apply `patches/series` to the cached tree"),
     ("bench", "", "Measure what padding and the toolchain cost; rewrites docs/PERFORMANCE.md"),
     ("check-prefixes", "", "Check every prefix of the series with `x.py check` of the compiler, in a worktree of its own, then build and test the whole series (`./x test`)"),
-    ("regressions", "[--rerun-base]", "Run the base's whole codegen, assembly and ui suites with and without the series and compare; rewrites docs/REGRESSIONS.md"),
+    ("regressions", "[--rerun-base] [--run-pass]", "Run the base's whole codegen, assembly and ui suites with and without the series and compare; --run-pass instead runs every ui test that runs a program, plain and with padding forced on, and compares; each rewrites its part of docs/REGRESSIONS.md"),
     ("deb", "[--check]", "Package the toolchain `./x build` made as the Debian package rustc-pfe (in the cache; its path is printed); --check installs it with apt-get, uses it as a person would, purges it"),
     ("kernel", "[--arch x86_64|arm64|riscv64] [--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain and kernel/patches, audit its Rust objects with pfe-check, boot it in qemu: x86_64 (default) padded =16,16 until the Rust sample prints; arm64, riscv64 with ftrace tracing and redirecting Rust functions, and a control without the padding"),
 ];
@@ -132,6 +132,7 @@ fn parse(args: &[String]) -> Result<Command> {
                 None => bail!("--arch needs one of {}\n\n{}", kernel::Arch::NAMES, command_help(name)),
             },
             "--rerun-base" if name == "regressions" => regressions.rerun_base = true,
+            "--run-pass" if name == "regressions" => regressions.run_pass = true,
             "--check" if name == "deb" => deb.check = true,
             other => bail!("`./x {name}` takes no `{other}`\n\n{}", command_help(name)),
         }
@@ -245,6 +246,7 @@ mod tests {
         assert!(matches!(parsed("apply --help"), Ok(Command::Help(t)) if t.contains("--discard")));
         assert!(parsed("regressions --discard").is_err());
         assert!(matches!(parsed("regressions --rerun-base"), Ok(Command::Regressions(a)) if a.rerun_base));
+        assert!(matches!(parsed("regressions --run-pass"), Ok(Command::Regressions(a)) if a.run_pass && !a.rerun_base));
         assert!(matches!(parsed("kernel --arch riscv64"), Ok(Command::Kernel(a)) if a.arch == kernel::Arch::Riscv64));
         assert!(matches!(parsed("kernel"), Ok(Command::Kernel(a)) if a.arch == kernel::Arch::X86_64));
         for line in ["kernel --arch", "kernel --arch aarch64", "build --arch arm64"] {
