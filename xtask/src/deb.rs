@@ -630,7 +630,7 @@ fn changelog(meta: &Meta, date: &str, debian: &str) -> String {
 }
 
 /// `text` cut into lines of at most `width` characters at spaces.
-fn wrap(text: &str, width: usize) -> Vec<String> {
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
     for word in text.split_whitespace() {

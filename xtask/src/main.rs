@@ -21,6 +21,7 @@ mod prepare;
 mod refresh;
 mod regressions;
 mod series;
+mod source_package;
 mod test;
 
 use anyhow::{bail, Result};
@@ -41,6 +42,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("check-prefixes", "", "Check every prefix of the series with `x.py check` of the compiler, in a worktree of its own, then build and test the whole series (`./x test`)"),
     ("regressions", "[--rerun-base] [--run-pass]", "Run the base's whole codegen, assembly and ui suites with and without the series and compare; --run-pass instead runs every ui test that runs a program, plain and with padding forced on, and compares; each rewrites its part of docs/REGRESSIONS.md"),
     ("deb", "[--check]", "Package the toolchain `./x build` made as the Debian package rustc-pfe (in the cache; its path is printed); --check installs it with apt-get, uses it as a person would, purges it"),
+    ("source-package", "[--check]", "Make Debian's rustc source package with the series in it (Debian's patches, then ours; a local version; its own version line), with dpkg-source, in the cache; --check unpacks it as a user would and checks it"),
     ("kernel", "[--arch x86_64|arm64|riscv64] [--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain and kernel/patches, audit its Rust objects with pfe-check, boot it in qemu: x86_64 (default) padded =16,16 until the Rust sample prints; arm64, riscv64 with ftrace tracing and redirecting Rust functions, and a control without the padding"),
 ];
 
@@ -88,6 +90,7 @@ enum Command {
     Bench,
     Kernel(kernel::Args),
     Deb(deb::Args),
+    SourcePackage(source_package::Args),
     CheckPrefixes,
     Regressions(regressions::Args),
     /// `--help` or no arguments: print this and exit 0.
@@ -112,6 +115,7 @@ fn parse(args: &[String]) -> Result<Command> {
     let mut kernel = kernel::Args::default();
     let mut regressions = regressions::Args::default();
     let mut deb = deb::Args::default();
+    let mut source_package = source_package::Args::default();
     let mut rest = rest.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -134,6 +138,7 @@ fn parse(args: &[String]) -> Result<Command> {
             "--rerun-base" if name == "regressions" => regressions.rerun_base = true,
             "--run-pass" if name == "regressions" => regressions.run_pass = true,
             "--check" if name == "deb" => deb.check = true,
+            "--check" if name == "source-package" => source_package.check = true,
             other => bail!("`./x {name}` takes no `{other}`\n\n{}", command_help(name)),
         }
     }
@@ -148,6 +153,7 @@ fn parse(args: &[String]) -> Result<Command> {
         "bench" => Command::Bench,
         "kernel" => Command::Kernel(kernel),
         "deb" => Command::Deb(deb),
+        "source-package" => Command::SourcePackage(source_package),
         "check-prefixes" => Command::CheckPrefixes,
         "regressions" => Command::Regressions(regressions),
         _ => unreachable!("every listed command is matched"),
@@ -186,6 +192,7 @@ fn run(command: Command) -> Result<()> {
         Command::Bench => bench(&ctx),
         Command::Kernel(args) => kernel::run(&ctx, &args),
         Command::Deb(args) => deb::run(&ctx, &args),
+        Command::SourcePackage(args) => source_package::run(&ctx, &args),
         Command::CheckPrefixes => prefixes::run(&ctx),
         Command::Regressions(args) => regressions::run(&ctx, &args),
         Command::Help(_) => unreachable!("printed by main"),
@@ -263,5 +270,15 @@ mod tests {
             assert!(format!("{err:#}").contains("Usage: ./x"), "`{line}`: {err:#}");
         }
         assert!(matches!(parsed("deb --help"), Ok(Command::Help(t)) if t.contains("./x deb [--check]")));
+    }
+
+    #[test]
+    fn source_package_takes_check_only() {
+        assert!(matches!(parsed("source-package"), Ok(Command::SourcePackage(a)) if !a.check));
+        assert!(matches!(parsed("source-package --check"), Ok(Command::SourcePackage(a)) if a.check));
+        for line in ["source-package --discard", "source-package check", "source-package --arch arm64"] {
+            let err = parsed(line).err().unwrap_or_else(|| panic!("`{line}` accepted"));
+            assert!(format!("{err:#}").contains("Usage: ./x source-package"), "`{line}`: {err:#}");
+        }
     }
 }
