@@ -11,7 +11,7 @@ use crate::e2e_matrix::{
     differential_nonleaf_aarch64, differential_nonleaf_i686, differential_nonleaf_riscv64,
     differential_nonleaf_x86_64, every_target, made_up_functions, mcount_once,
 };
-use crate::paths::{Ctx, TOOLCHAIN};
+use crate::paths::{scratch, Ctx, TOOLCHAIN};
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeSet;
 use std::fs;
@@ -78,16 +78,6 @@ fn kernel_series_applies(ctx: &Ctx) -> Result<()> {
 
 pub(crate) fn source(ctx: &Ctx, name: &str) -> PathBuf {
     ctx.root.join("tests/e2e").join(name)
-}
-
-/// A fresh scratch directory for one test.
-pub(crate) fn scratch(ctx: &Ctx, name: &str) -> Result<PathBuf> {
-    let dir = ctx.cache.join("e2e").join(name);
-    if dir.exists() {
-        fs::remove_dir_all(&dir)?;
-    }
-    fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// The toolchain's rustc, called directly (not through rustup) unless a test

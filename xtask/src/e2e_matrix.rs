@@ -6,8 +6,8 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 use crate::cmd;
-use crate::e2e::{self, function, outcome, reports, rustc, rustc_for, scratch, shape_of, source, Outcome, NO_CORE};
-use crate::paths::Ctx;
+use crate::e2e::{self, function, outcome, reports, rustc, rustc_for, shape_of, source, Outcome, NO_CORE};
+use crate::paths::{scratch, Ctx};
 use anyhow::{ensure, Context, Result};
 use std::fs;
 use std::path::Path;

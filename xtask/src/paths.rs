@@ -64,6 +64,19 @@ impl Ctx {
     }
 }
 
+/// A fresh scratch directory for one test, `$RUSTC_PFE_HOME/e2e/NAME`:
+/// for the end-to-end tests and the kernel series' check, which `./x test`
+/// runs.
+#[cfg(any(test, feature = "bench"))]
+pub fn scratch(ctx: &Ctx, name: &str) -> Result<PathBuf> {
+    let dir = ctx.cache.join("e2e").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 fn cache_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("RUSTC_PFE_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));

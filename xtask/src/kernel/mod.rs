@@ -1486,7 +1486,7 @@ pub fn series_applies(ctx: &Ctx) -> Result<()> {
         }
         fs::rename(&scratch, &pristine)?;
     }
-    let dir = crate::e2e::scratch(ctx, "kernel-series")?;
+    let dir = crate::paths::scratch(ctx, "kernel-series")?;
     cmd::run(Command::new("cp").arg("-a").arg(pristine.join(TREE)).arg(&dir))?;
     let applied = apply_kernel_series(&patches, &dir.join(TREE), false)?;
     if applied == 0 {
