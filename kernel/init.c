@@ -3,8 +3,9 @@
  * The first process of the kernels `./x kernel --arch arm64|riscv64` boots:
  * it exercises ftrace on the kernel's Rust functions and reports on the
  * console, one `PFE-...` line per fact, for the driver to check
- * (xtask/src/kernel.rs). Built static with the kernel tree's own nolibc
- * (`tools/include/nolibc`), so it needs no C library and no FP registers.
+ * (xtask/src/kernel/console.rs). Built static with the kernel tree's own
+ * nolibc (`tools/include/nolibc`), so it needs no C library and no FP
+ * registers.
  *
  * What it does, in order:
  *  1. mounts sysfs and tracefs;

@@ -1,0 +1,330 @@
+//! The architectures `./x kernel` builds and boots, and each one's kernels
+//! (variants), as data: config fragment, `KRUSTFLAGS`, the pad shape
+//! `pfe-check` expects, the qemu line, the boot and what it must show.
+//! A new architecture or variant is a new row here; only a new kind of
+//! boot (`Boot`) needs code: the boot in `boot.rs`, its console check in
+//! `console.rs`, an arm in `run`.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Arm64,
+    Riscv64,
+}
+
+impl Arch {
+    pub const NAMES: &'static str = "x86_64, arm64, riscv64";
+
+    pub fn parse(name: &str) -> Option<Arch> {
+        ARCHES.iter().find(|a| a.name == name).map(|a| a.arch)
+    }
+
+    pub fn data(self) -> &'static ArchData {
+        ARCHES.iter().find(|a| a.arch == self).expect("every Arch has its data")
+    }
+}
+
+/// An architecture: everything that differs between them is data here.
+pub struct ArchData {
+    pub arch: Arch,
+    /// `--arch`, and the name in directories and logs.
+    pub name: &'static str,
+    /// kbuild's `ARCH`.
+    pub kbuild: &'static str,
+    /// The image qemu boots, in the build directory.
+    pub image: &'static str,
+    pub qemu: &'static str,
+    /// The machine, before `-cpu` (given per variant).
+    pub machine: &'static [&'static str],
+    pub console: &'static str,
+    /// Debian packages for qemu and the init's compiler.
+    pub packages: &'static [&'static str],
+    /// Config lines of this architecture, after tinyconfig.
+    pub fragment: &'static str,
+    /// The init's compiler and flags (no FP registers, as the kernels here
+    /// have no FPU support); None where the boot needs no init.
+    pub init_cc: Option<(&'static str, &'static [&'static str])>,
+    /// `llvm-objdump-14` options: the extensions to decode by name, and
+    /// on RISC-V `c.nop` rather than its alias `nop`.
+    pub objdump: &'static [&'static str],
+    pub variants: &'static [Variant],
+}
+
+/// One kernel of an architecture: its config, flags, audit and boot.
+pub struct Variant {
+    pub name: &'static str,
+    /// For the step headings.
+    pub what: &'static str,
+    pub fragment: &'static str,
+    /// `KRUSTFLAGS`: extra Rust flags, after the kernel's own.
+    pub krustflags: &'static str,
+    /// `pfe-check --expect` for every rustc-built object.
+    pub expect: &'static str,
+    /// `pfe-check --align`.
+    pub align: Option<u64>,
+    /// qemu's `-cpu`.
+    pub cpu: Option<&'static str>,
+    pub boot: Boot,
+    /// The first instructions of the test's `rust_ftrace_target` in the
+    /// linked `vmlinux` (ftrace boots only): where the pad and the landing
+    /// pad are, after the link.
+    pub entry: &'static [&'static str],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Boot {
+    /// Until the Rust sample (built in) prints.
+    Sample,
+    /// The project's init, ftrace on Rust functions; `padded` says whether
+    /// the Rust code has the ftrace padding (the control has not).
+    Ftrace { padded: bool },
+}
+
+
+/// x86's config: 6.1 builds a 32-bit kernel from tinyconfig unless asked;
+/// the console lines are what a serial boot needs to show `pr_info!`.
+/// `-Werror` as on the other architectures. tinyconfig is 32-bit and so
+/// keeps the 32-bit stack-frame warning limit, 1024, after `64BIT=y`;
+/// clang-14 finds `do_sys_poll`'s frame (in C, `fs/select.c`) 1032 bytes,
+/// so the limit is set to Kconfig's own default for 64-bit kernels, 2048.
+const X86_FRAGMENT: &str = "\
+CONFIG_64BIT=y
+CONFIG_FRAME_WARN=2048
+CONFIG_PRINTK=y
+CONFIG_TTY=y
+CONFIG_SERIAL_8250=y
+CONFIG_SERIAL_8250_CONSOLE=y
+CONFIG_BINFMT_ELF=y
+CONFIG_RUST=y
+CONFIG_SAMPLES=y
+CONFIG_SAMPLES_RUST=y
+CONFIG_SAMPLE_RUST_MINIMAL=y
+CONFIG_WERROR=y
+";
+
+/// What a traced arm64 or riscv64 kernel needs: an initramfs, sysfs (the
+/// test's trigger), modules that unload, kallsyms (function names in
+/// ftrace), the function and function_graph tracers with dynamic ftrace
+/// and saved registers (redirection), Rust with the sample as a module and
+/// the kernel series' test built in; `-Werror`, as the series makes 6.1's
+/// Rust build warning-free with rustc 1.63.
+const FTRACE_FRAGMENT: &str = "\
+CONFIG_PRINTK=y
+CONFIG_TTY=y
+CONFIG_BINFMT_ELF=y
+CONFIG_BLK_DEV_INITRD=y
+CONFIG_SYSFS=y
+CONFIG_MODULES=y
+CONFIG_MODULE_UNLOAD=y
+CONFIG_KALLSYMS=y
+CONFIG_FTRACE=y
+CONFIG_FUNCTION_TRACER=y
+CONFIG_FUNCTION_GRAPH_TRACER=y
+CONFIG_DYNAMIC_FTRACE=y
+CONFIG_DYNAMIC_FTRACE_WITH_REGS=y
+CONFIG_RUST=y
+CONFIG_SAMPLES=y
+CONFIG_SAMPLES_RUST=y
+CONFIG_SAMPLE_RUST_MINIMAL=m
+CONFIG_SAMPLE_RUST_FTRACE_TEST=y
+CONFIG_WERROR=y
+";
+
+/// The x86 call-padding shape: 16 nops before each function, none after, the
+/// pad (and so the function) 16-aligned, as `CONFIG_CALL_PADDING` kernels
+/// (6.2 and later) ask of C with `-fpatchable-function-entry=16,16
+/// -falign-functions=16`. 6.1 passes extra Rust flags through `KRUSTFLAGS`
+/// (newer trees: `KBUILD_RUSTFLAGS`).
+pub const RUST_FLAGS: &str = "-Zpatchable-function-entry=16,16 -Zmin-function-alignment=16";
+/// The control kernels: the kernel's own `-Zpatchable-function-entry`
+/// (kernel series, patch 4) overridden by a later one asking for none.
+const NO_PADDING: &str = "-Zpatchable-function-entry=0";
+
+pub const ARCHES: &[ArchData] = &[
+    ArchData {
+        arch: Arch::X86_64,
+        name: "x86_64",
+        kbuild: "x86",
+        image: "arch/x86/boot/bzImage",
+        qemu: "qemu-system-x86_64",
+        machine: &[],
+        console: "ttyS0",
+        packages: &["qemu-system-x86"],
+        fragment: X86_FRAGMENT,
+        init_cc: None,
+        objdump: &[],
+        variants: &[Variant {
+            name: "sample",
+            what: "x86 call padding (=16,16, 16-aligned), the Rust sample built in",
+            fragment: "",
+            krustflags: RUST_FLAGS,
+            expect: "16,16",
+            align: Some(16),
+            cpu: None,
+            boot: Boot::Sample,
+            entry: &[],
+        }],
+    },
+    ArchData {
+        arch: Arch::Arm64,
+        name: "arm64",
+        kbuild: "arm64",
+        image: "arch/arm64/boot/Image",
+        qemu: "qemu-system-aarch64",
+        machine: &["-M", "virt"],
+        console: "ttyAMA0",
+        packages: &["qemu-system-arm", "gcc-aarch64-linux-gnu"],
+        fragment: "\
+CONFIG_SERIAL_AMBA_PL011=y
+CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
+",
+        init_cc: Some(("aarch64-linux-gnu-gcc", &["-mgeneral-regs-only"])),
+        objdump: &["--mattr=+bti,+pauth"],
+        variants: &[
+            Variant {
+                name: "ftrace",
+                what: "Rust padded as C (=2), ftrace on Rust functions",
+                fragment: "\
+# CONFIG_ARM64_PTR_AUTH_KERNEL is not set
+# CONFIG_ARM64_BTI_KERNEL is not set
+",
+                krustflags: "",
+                expect: "2",
+                align: None,
+                cpu: Some("cortex-a57"),
+                boot: Boot::Ftrace { padded: true },
+                entry: &["nop", "nop", "stp x29, x30, [sp, #-16]!"],
+            },
+            Variant {
+                name: "control",
+                what: "the same kernel without the Rust padding (control)",
+                fragment: "\
+# CONFIG_ARM64_PTR_AUTH_KERNEL is not set
+# CONFIG_ARM64_BTI_KERNEL is not set
+",
+                krustflags: NO_PADDING,
+                expect: "0",
+                align: None,
+                cpu: Some("cortex-a57"),
+                boot: Boot::Ftrace { padded: false },
+                entry: &["stp x29, x30, [sp, #-16]!"],
+            },
+            Variant {
+                name: "bti",
+                what: "with BTI and pointer authentication (bti c, the nops, paciasp), on -cpu max",
+                fragment: "\
+CONFIG_ARM64_PTR_AUTH=y
+CONFIG_ARM64_PTR_AUTH_KERNEL=y
+CONFIG_ARM64_BTI=y
+CONFIG_ARM64_BTI_KERNEL=y
+",
+                krustflags: "",
+                expect: "2",
+                align: None,
+                // QEMU's own (IMPLEMENTATION DEFINED) pointer authentication
+                // algorithm: the architected QARMA is slow under TCG.
+                cpu: Some("max,pauth-impdef=on"),
+                boot: Boot::Ftrace { padded: true },
+                entry: &["bti c", "nop", "nop", "paciasp", "stp x29, x30, [sp, #-16]!"],
+            },
+        ],
+    },
+    ArchData {
+        arch: Arch::Riscv64,
+        name: "riscv64",
+        kbuild: "riscv",
+        image: "arch/riscv/boot/Image",
+        qemu: "qemu-system-riscv64",
+        machine: &["-M", "virt", "-bios", "default"],
+        console: "ttyS0",
+        packages: &["qemu-system-misc", "opensbi", "gcc-riscv64-linux-gnu"],
+        // The virt machine's drivers (its interrupt controller above all:
+        // without it the UART never probes and the console stays silent).
+        fragment: "\
+CONFIG_SOC_VIRT=y
+CONFIG_SERIAL_8250=y
+CONFIG_SERIAL_8250_CONSOLE=y
+CONFIG_SERIAL_OF_PLATFORM=y
+CONFIG_RISCV_ISA_C=y
+",
+        init_cc: Some(("riscv64-linux-gnu-gcc", &["-march=rv64imac", "-mabi=lp64"])),
+        objdump: &["--mattr=+c", "-M", "no-aliases"],
+        variants: &[
+            Variant {
+                name: "ftrace",
+                what: "Rust padded as C (=4 with compressed nops), ftrace on Rust functions",
+                fragment: "",
+                krustflags: "",
+                expect: "4",
+                align: None,
+                cpu: None,
+                boot: Boot::Ftrace { padded: true },
+                entry: &["c.nop", "c.nop", "c.nop", "c.nop"],
+            },
+            Variant {
+                name: "control",
+                what: "the same kernel without the Rust padding (control)",
+                fragment: "",
+                krustflags: NO_PADDING,
+                expect: "0",
+                align: None,
+                cpu: None,
+                boot: Boot::Ftrace { padded: false },
+                entry: &[],
+            },
+        ],
+    },
+];
+
+impl ArchData {
+    /// The whole config fragment of `variant`.
+    pub fn fragment(&self, variant: &Variant) -> String {
+        let common = if self.init_cc.is_some() { FTRACE_FRAGMENT } else { "" };
+        format!("{common}{}{}", self.fragment, variant.fragment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::config::{config_value, wanted};
+
+    #[test]
+    fn every_arch_has_data_and_a_name_to_parse() {
+        for arch in [Arch::X86_64, Arch::Arm64, Arch::Riscv64] {
+            let data = arch.data();
+            assert_eq!(Arch::parse(data.name), Some(arch));
+            assert!(Arch::NAMES.contains(data.name));
+            assert!(!data.variants.is_empty());
+        }
+        assert_eq!(Arch::parse("aarch64"), None);
+    }
+
+    #[test]
+    fn fragments_ask_for_rust_werror_and_what_each_boot_needs() {
+        for data in ARCHES {
+            for variant in data.variants {
+                let fragment = data.fragment(variant);
+                let wanted = wanted(&fragment);
+                for (name, value) in [("CONFIG_RUST", "y"), ("CONFIG_WERROR", "y"), ("CONFIG_SAMPLES_RUST", "y")] {
+                    assert!(wanted.contains(&(name, value)), "{} {}: no {name}={value}", data.name, variant.name);
+                }
+                let module = if variant.boot == Boot::Sample { "y" } else { "m" };
+                assert!(wanted.contains(&("CONFIG_SAMPLE_RUST_MINIMAL", module)), "{} {}", data.name, variant.name);
+                if let Boot::Ftrace { padded } = variant.boot {
+                    for name in ["CONFIG_FUNCTION_GRAPH_TRACER", "CONFIG_DYNAMIC_FTRACE_WITH_REGS", "CONFIG_MODULE_UNLOAD", "CONFIG_SAMPLE_RUST_FTRACE_TEST"] {
+                        assert!(wanted.contains(&(name, "y")), "{} {}: no {name}", data.name, variant.name);
+                    }
+                    assert!(data.init_cc.is_some());
+                    assert_eq!(padded, variant.expect != "0", "{} {}", data.name, variant.name);
+                    assert_eq!(padded, !variant.krustflags.contains("=0"), "{} {}", data.name, variant.name);
+                }
+            }
+        }
+        let config = "CONFIG_RUST_IS_AVAILABLE=y\n# CONFIG_WERROR is not set\nCONFIG_RUST=y\n";
+        assert_eq!(config_value(config, "CONFIG_RUST"), "y");
+        assert_eq!(config_value(config, "CONFIG_WERROR"), "n");
+        assert_eq!(config_value(config, "CONFIG_SAMPLES"), "n");
+        assert_eq!(config_value("CONFIG_RUST_IS_AVAILABLE=y\n", "CONFIG_RUST"), "n");
+    }
+}

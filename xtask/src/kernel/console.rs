@@ -1,0 +1,366 @@
+//! The console of an ftrace boot, checked line by line against the audit
+//! (`check_ftrace`); tested on real consoles in `kernel/testdata/`.
+
+use super::audit::Symbol;
+use super::{NOTRACE, SAMPLE_LINES};
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+/// What the console of an oops, a WARN or a panic has.
+const OOPS_MARKS: &[&str] =
+    &["Oops", "Internal error:", "Unable to handle kernel", "Kernel panic", "BUG:", "WARNING:", "Call trace:", "kernel BUG"];
+
+pub fn has_oops(text: &str) -> bool {
+    OOPS_MARKS.iter().any(|m| text.contains(m))
+}
+
+/// What the console of one ftrace boot must show.
+pub struct Expected<'a> {
+    pub padded: bool,
+    /// Rust functions with a record: built into vmlinux, in the module.
+    pub built_in: &'a [String],
+    pub module: &'a [String],
+    /// Every function of the rustc-built objects.
+    pub all: &'a [String],
+    pub init_text: &'a [String],
+    pub weak: &'a [String],
+    pub module_text: &'a [Symbol],
+}
+
+/// The module function at `address`, given where its `.text` was.
+fn symbolize<'a>(address: u64, base: u64, text: &'a [Symbol]) -> Option<&'a str> {
+    let offset = address.checked_sub(base)?;
+    text.iter().find(|s| s.value <= offset && offset < s.value + s.size.max(1)).map(|s| s.name.as_str())
+}
+
+/// The `0x...` addresses on a trace line.
+fn addresses(line: &str) -> Vec<u64> {
+    line.match_indices("0x")
+        .filter_map(|(i, _)| {
+            let hex: String = line[i + 2..].chars().take_while(char::is_ascii_hexdigit).collect();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .collect()
+}
+
+/// How often each name occurs.
+fn counts<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
+    let mut map = BTreeMap::new();
+    for name in names {
+        *map.entry(name).or_insert(0) += 1;
+    }
+    map
+}
+
+/// The value after `key ` on the console's line that starts with it.
+fn value<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
+    text.lines().filter_map(|l| l.trim_end().strip_prefix(key)).filter_map(|r| r.strip_prefix(' ')).collect()
+}
+
+/// Checks one ftrace boot's console line by line; returns the evidence
+/// (counts and real excerpts) or every check that failed.
+pub fn check_ftrace(text: &str, want: &Expected) -> Result<Vec<String>> {
+    let mut failed = Vec::new();
+    let mut evidence = Vec::new();
+    let mut expect = |ok: bool, what: String| {
+        if !ok {
+            failed.push(what);
+        }
+    };
+    expect(text.contains("PFE-INIT done"), "the init did not finish (no `PFE-INIT done`)".into());
+    let oopses: Vec<&str> = text.lines().filter(|l| OOPS_MARKS.iter().any(|m| l.contains(m))).collect();
+    expect(oopses.is_empty(), format!("the kernel oopsed or warned: {}", oopses.join(" | ")));
+    expect(value(text, "PFE-MOUNT tracefs") == ["0"], "tracefs did not mount".into());
+
+    // available_filter_functions after boot, against the records.
+    let listed: Vec<&str> = value(text, "PFE-AFF").into_iter().collect();
+    let listed_counts = counts(listed.iter().copied());
+    let rust_names = counts(want.all.iter().map(String::as_str));
+    let listed_rust: usize = listed_counts.iter().filter(|(n, _)| rust_names.contains_key(*n)).map(|(_, c)| c).sum();
+    expect(!listed.is_empty(), "no available_filter_functions lines".into());
+    expect(!listed.contains(&NOTRACE), format!("{NOTRACE} is listed by ftrace"));
+    if want.padded {
+        let records = counts(want.built_in.iter().map(String::as_str));
+        let deficit = |name: &str, n: usize| listed_counts.get(name).copied().unwrap_or(0) < n;
+        let mut freed = Vec::new();
+        let mut replaced = Vec::new();
+        let mut missing = Vec::new();
+        for (name, n) in &records {
+            if !deficit(name, *n) {
+                continue;
+            }
+            if want.init_text.iter().any(|i| i == name) {
+                freed.push(name.to_string());
+            } else if want.weak.iter().any(|w| w == name) {
+                replaced.push(name.to_string());
+            } else {
+                missing.push(name.to_string());
+            }
+        }
+        expect(
+            missing.is_empty(),
+            format!("{} of the {} Rust functions with a record are not listed, e.g. {}", missing.len(), want.built_in.len(), missing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")),
+        );
+        evidence.push(format!(
+            "available_filter_functions: {listed_rust} of its {} lines name Rust functions; the {} records in the built-in Rust objects are all listed by their function's name but {} weak ones the arch replaces with its own ({}), which ftrace lists under the name of the function before them, and {} freed with .init.text",
+            listed.len(),
+            want.built_in.len(),
+            replaced.len(),
+            replaced.join(", "),
+            freed.len()
+        ));
+    } else {
+        expect(listed_rust == 0, format!("{listed_rust} Rust functions are listed without the padding"));
+        evidence.push(format!("available_filter_functions: 0 Rust functions of {} lines (control)", listed.len()));
+    }
+
+    // The sample module: loaded and unloaded twice (function, function_graph).
+    let loads = value(text, "PFE-MODULE-LOAD");
+    let unloads = value(text, "PFE-MODULE-UNLOAD");
+    expect(loads == ["0", "0"] && unloads == ["0", "0"], format!("module loads {loads:?}, unloads {unloads:?}, not 0 twice"));
+    for line in SAMPLE_LINES {
+        let n = text.lines().filter(|l| l.contains(line)).count();
+        expect(n == 2, format!("`{line}` printed {n} times, not twice"));
+    }
+    let module_listed: Vec<&str> =
+        value(text, "PFE-AFF-MODULE").into_iter().filter_map(|l| l.strip_suffix(" [rust_minimal]")).collect();
+    if want.padded {
+        // init_module is in .init.text: freed, and unlisted, once it has run.
+        let module_records = counts(want.module.iter().map(String::as_str).filter(|n| !want.init_text.iter().any(|i| i == n)));
+        let module_counts = counts(module_listed.iter().copied());
+        expect(
+            !want.module.is_empty() && module_records == module_counts,
+            format!("the module's listed functions {module_counts:?} are not its records {module_records:?}"),
+        );
+        evidence.push(format!(
+            "module rust_minimal: {} functions listed after loading: its {} records but init_module (.init.text, freed)",
+            module_listed.len(),
+            want.module.len()
+        ));
+    } else {
+        expect(module_listed.is_empty(), format!("{} module functions listed without the padding", module_listed.len()));
+    }
+
+    // The tracers: while the module is loaded its functions have names;
+    // after unloading (its Drop) they are addresses in its former .text.
+    let traced = |tag: &str| -> Vec<&str> { value(text, &format!("PFE-TRACE {tag}")) };
+    let (function, function_unload) = (traced("function"), traced("function-unload"));
+    let (graph, graph_unload) = (traced("graph"), traced("graph-unload"));
+    let bases: Vec<u64> = value(text, "PFE-MODULE-TEXT").iter().filter_map(|v| addresses(v).first().copied()).collect();
+    let dropped = |lines: &[&str], base: Option<&u64>| -> Vec<String> {
+        let Some(base) = base else { return Vec::new() };
+        let mut names: Vec<String> = lines
+            .iter()
+            .flat_map(|l| addresses(l))
+            .filter_map(|a| symbolize(a, *base, want.module_text))
+            .filter(|n| n.contains("11RustMinimal") && n.ends_with("4Drop4drop"))
+            .map(str::to_string)
+            .collect();
+        names.dedup();
+        names
+    };
+    let filter = value(text, "PFE-FILTER-RUST-RESULT");
+    if want.padded {
+        expect(filter == ["0", "0"], format!("set_ftrace_filter `_R*` gave {filter:?}, not 0 twice"));
+        expect(bases.len() == 2, format!("the module's .text was found {} times, not twice", bases.len()));
+        let init = |lines: &[&str]| lines.iter().filter(|l| l.contains("12rust_minimal") && l.contains("6Module4init")).count();
+        let kernel_crate = function.iter().filter(|l| l.contains("6kernel")).count();
+        let drop_fn = dropped(&function_unload, bases.first());
+        expect(init(&function) > 0, "the function tracer shows no call of the module's init".into());
+        expect(kernel_crate > 0, "the function tracer shows no call of the kernel crate".into());
+        expect(!drop_fn.is_empty(), "the function tracer shows no call of the module's Drop at unloading".into());
+        let entries = graph.iter().filter(|l| l.trim_end().ends_with(") {") && l.contains("_R")).count();
+        let returns = graph.iter().filter(|l| l.contains("} /* _R")).count();
+        let leaves = graph.iter().filter(|l| l.trim_end().ends_with(");") && l.contains("_R")).count();
+        let graph_init = graph.iter().filter(|l| l.contains("6Module4init") && l.trim_end().ends_with(") {")).count();
+        let graph_init_ret = graph.iter().filter(|l| l.contains("} /* ") && l.contains("6Module4init")).count();
+        let graph_drop = dropped(&graph_unload, bases.get(1));
+        expect(entries > 0 && returns == entries, format!("function_graph: {entries} Rust entries, {returns} returns"));
+        expect(graph_init > 0 && graph_init_ret == graph_init, format!("function_graph: the module's init entered {graph_init}, returned {graph_init_ret} times"));
+        expect(!graph_drop.is_empty(), "function_graph shows no call of the module's Drop at unloading".into());
+        evidence.push(format!(
+            "function tracer: {} Rust calls while loading (module init {}, kernel crate {kernel_crate}), {} while unloading, {} named by the module's symbols as {}",
+            function.len(),
+            init(&function),
+            function_unload.len(),
+            drop_fn.len(),
+            drop_fn.join(", ")
+        ));
+        evidence.push(format!(
+            "function_graph: {entries} Rust entries, each with its return, {leaves} leaf calls; module init entered and returned {graph_init} time(s); Drop at unloading: {}",
+            graph_drop.join(", ")
+        ));
+        let excerpt = function.iter().filter(|l| l.contains("6Module4init")).take(1)
+            .chain(graph.iter().filter(|l| l.contains("6Module4init")).take(2))
+            .chain(function_unload.iter().take(2));
+        for line in excerpt {
+            evidence.push(format!("  | {}", line.trim()));
+        }
+    } else {
+        expect(filter.iter().all(|f| *f == "-22") && filter.len() == 2, format!("set_ftrace_filter `_R*` gave {filter:?}, not -22 (EINVAL) twice"));
+        let all_traced = function.len() + function_unload.len() + graph.len() + graph_unload.len();
+        expect(all_traced == 0, "Rust functions were traced without the padding".into());
+        evidence.push("set_ftrace_filter `_R*`: -22 (EINVAL) for both tracers: nothing to trace".into());
+    }
+
+    // The redirection and the notrace function (rust_ftrace_test.c).
+    expect(value(text, "PFE-REDIRECT-RUN") == ["0"], "writing 1 to rust_ftrace_test's `run` failed".into());
+    let redirect: Vec<&str> = text.lines().filter(|l| l.contains("rust_ftrace_test: redirect:")).collect();
+    let want_redirect = if want.padded {
+        "redirect: rust_ftrace_target(6, 7) = 6007 before, 1000042 redirected, 6007 after; replacement(6, 7) = 1000042"
+    } else {
+        "redirect: rust_ftrace_target(6, 7) = 6007; ftrace_set_filter_ip refused it: -22"
+    };
+    expect(redirect.len() == 1 && redirect[0].contains(want_redirect), format!("the redirection reported {redirect:?}, not `{want_redirect}`"));
+    let notrace: Vec<&str> = text.lines().filter(|l| l.contains("rust_ftrace_test: notrace:")).collect();
+    let want_notrace = "notrace: rust_ftrace_notrace(6, 7) = 13; ftrace_set_filter_ip: -22";
+    expect(notrace.len() == 1 && notrace[0].contains(want_notrace), format!("the notrace test reported {notrace:?}"));
+    expect(value(text, "PFE-NOTRACE-FILTER") == ["-22"], "set_ftrace_filter took the notrace function".into());
+    for line in redirect.iter().chain(notrace.iter()) {
+        evidence.push(format!("  | {}", line.trim()));
+    }
+    evidence.push(format!("set_ftrace_filter {NOTRACE}: -22 (EINVAL); no oops, no WARN"));
+    if !failed.is_empty() {
+        bail!("{}", failed.join("\n"));
+    }
+    Ok(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::audit::{parse_instructions, parse_symbols};
+    use std::fs;
+    use std::path::Path;
+
+    fn testdata(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/testdata").join(name);
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The audit's side of a real arm64 boot (`kernel/testdata`, the
+    /// console of `./x kernel --arch arm64` cut to 40 of its 1601 Rust
+    /// functions): what the console is checked against.
+    struct Audited {
+        built_in: Vec<String>,
+        module: Vec<String>,
+        init_text: Vec<String>,
+        weak: Vec<String>,
+        module_text: Vec<Symbol>,
+    }
+
+    fn audited(console: &str) -> Audited {
+        let rust = |n: &&str| n.starts_with("_R") || n.starts_with("rust_ftrace_");
+        let weak: Vec<String> = ["__ashlti3", "__ashrti3", "__lshrti3"].map(String::from).to_vec();
+        let mut built_in: Vec<String> =
+            value(console, "PFE-AFF").into_iter().filter(rust).map(String::from).collect();
+        built_in.extend(weak.iter().cloned());
+        let mut module: Vec<String> = value(console, "PFE-AFF-MODULE")
+            .into_iter()
+            .filter_map(|l| l.strip_suffix(" [rust_minimal]"))
+            .map(String::from)
+            .collect();
+        module.sort();
+        module.dedup();
+        module.push("init_module".into());
+        let symbols = parse_symbols(&testdata("arm64-rust_minimal.ko.symbols"));
+        Audited {
+            built_in,
+            module,
+            init_text: vec!["init_module".into()],
+            weak,
+            module_text: symbols.into_iter().filter(|s| s.section == ".text").collect(),
+        }
+    }
+
+    fn check(console: &str, padded: bool, a: &Audited) -> Result<Vec<String>> {
+        let mut all = a.built_in.clone();
+        all.extend(a.module.iter().cloned());
+        all.push(NOTRACE.into());
+        let want = Expected {
+            padded,
+            built_in: &a.built_in,
+            module: &a.module,
+            all: &all,
+            init_text: &a.init_text,
+            weak: &a.weak,
+            module_text: &a.module_text,
+        };
+        check_ftrace(console, &want)
+    }
+
+    #[test]
+    fn a_real_traced_boot_passes_every_check() {
+        let console = testdata("arm64-ftrace.console");
+        let a = audited(&console);
+        let evidence = check(&console, true, &a).unwrap().join("\n");
+        for said in [
+            "1000042 redirected, 6007 after",
+            "3 weak ones the arch replaces with its own (__ashlti3, __ashrti3, __lshrti3)",
+            "but init_module (.init.text, freed)",
+            "11RustMinimalNtNtNtCshNso7GI6UKi_4core3ops4drop4Drop4drop",
+            "each with its return",
+        ] {
+            assert!(evidence.contains(said), "no `{said}` in:\n{evidence}");
+        }
+        // The serial console's line ends.
+        check(&console.replace('\n', "\r\n"), true, &a).unwrap();
+        // Not what a kernel without the padding shows.
+        assert!(check(&console, false, &a).is_err());
+    }
+
+    #[test]
+    fn a_real_control_boot_passes_as_a_control_only() {
+        let console = testdata("arm64-control.console");
+        let a = audited(&testdata("arm64-ftrace.console"));
+        let evidence = check(&console, false, &a).unwrap().join("\n");
+        assert!(evidence.contains("ftrace_set_filter_ip refused it: -22"), "{evidence}");
+        let err = format!("{:#}", check(&console, true, &a).unwrap_err());
+        assert!(err.contains("not listed") && err.contains("redirection"), "{err}");
+    }
+
+    #[test]
+    fn each_missing_or_wrong_line_fails_the_boot() {
+        let console = testdata("arm64-ftrace.console");
+        let a = audited(&console);
+        let first_rust = value(&console, "PFE-AFF").into_iter().find(|n| n.starts_with("_R")).unwrap().to_string();
+        let cases: Vec<(String, &str)> = vec![
+            (console.replace("1000042 redirected", "6007 redirected"), "redirection"),
+            (console.replace("PFE-NOTRACE-FILTER -22", "PFE-NOTRACE-FILTER 0"), "notrace function"),
+            (console.replace(&format!("PFE-AFF {first_rust}\n"), ""), "not listed"),
+            (console.replace("PFE-INIT done", ""), "did not finish"),
+            (console.replace("PFE-MODULE-UNLOAD 0", "PFE-MODULE-UNLOAD -16"), "unloads"),
+            (console.replace("PFE-INIT done", "Internal error: Oops - BTI: 0000000034000002 [#1] SMP\nPFE-INIT done"), "oopsed"),
+            (console.replace("PFE-MODULE-TEXT 0xffffffc000250000", "PFE-MODULE-TEXT 0xffffffc000150000"), "Drop"),
+            (console.lines().filter(|l| !(l.contains("PFE-TRACE graph ") && l.contains("} /*"))).collect::<Vec<_>>().join("\n"), "returns"),
+        ];
+        for (broken, why) in cases {
+            assert_ne!(broken, console, "the case `{why}` changed nothing");
+            let err = format!("{:#}", check(&broken, true, &a).unwrap_err());
+            assert!(err.contains(why), "expected `{why}` in: {err}");
+        }
+    }
+
+    /// audit.rs's readers of `llvm-objdump-14`'s output, and this file's
+    /// of trace addresses, on the real module's symbols.
+    #[test]
+    fn symbols_and_instructions_are_read_as_llvm_objdump_prints_them() {
+        let symbols = parse_symbols(&testdata("arm64-rust_minimal.ko.symbols"));
+        let init = symbols.iter().find(|s| s.name == "init_module").unwrap();
+        assert_eq!(init.section, ".init.text");
+        assert!(!init.weak);
+        assert!(symbols.iter().any(|s| s.section == ".text" && s.name.ends_with("4Drop4drop")));
+        let weak = parse_symbols("0000000000000288  w    F .text\t0000000000000048 .hidden __ashlti3\n");
+        assert_eq!(weak, [Symbol { name: "__ashlti3".into(), section: ".text".into(), value: 0x288, size: 0x48, weak: true }]);
+        let text = "\nvmlinux:\tfile format elf64-littleaarch64\n\nDisassembly of section .text:\n\n\
+                    ffffffc00823be3c <rust_ftrace_target>:\n\
+                    ffffffc00823be3c:      \tbti\tc\nffffffc00823be40:      \tnop\n\
+                    ffffffc00823be48:      \tpaciasp\nffffffc00823be4c:      \tstp\tx29, x30, [sp, #-16]!\n";
+        assert_eq!(parse_instructions(text), ["bti c", "nop", "paciasp", "stp x29, x30, [sp, #-16]!"]);
+        assert_eq!(addresses("init-1 [000] 1.1: 0xffffffc0002506f8 <-0xffffffc000250708"), [0xffffffc0002506f8, 0xffffffc000250708]);
+        let text_syms = vec![Symbol { name: "f".into(), section: ".text".into(), value: 0x10, size: 0x8, weak: false }];
+        assert_eq!(symbolize(0x1014, 0x1000, &text_syms), Some("f"));
+        assert_eq!(symbolize(0x1018, 0x1000, &text_syms), None);
+        assert_eq!(symbolize(0x0fff, 0x1000, &text_syms), None);
+    }
+}
