@@ -277,9 +277,13 @@ CONFIG_RISCV_ISA_C=y
 ];
 
 impl ArchData {
-    /// The whole config fragment of `variant`.
+    /// The whole config fragment of `variant`: what its kind of boot
+    /// needs, then the architecture's lines, then the variant's.
     pub fn fragment(&self, variant: &Variant) -> String {
-        let common = if self.init_cc.is_some() { FTRACE_FRAGMENT } else { "" };
+        let common = match variant.boot {
+            Boot::Ftrace { .. } => FTRACE_FRAGMENT,
+            Boot::Sample => "",
+        };
         format!("{common}{}{}", self.fragment, variant.fragment)
     }
 }
