@@ -237,7 +237,11 @@ CONFIG_ARM64_BTI_KERNEL=y
         qemu: "qemu-system-riscv64",
         machine: &["-M", "virt", "-bios", "default"],
         console: "ttyS0",
-        packages: &["qemu-system-misc", "opensbi", "gcc-riscv64-linux-gnu"],
+        // The init's nolibc includes the kernel's UAPI headers
+        // (`asm/types.h`): the cross gcc only recommends them (through
+        // `libc6-dev-riscv64-cross`), and `./x deps` installs no
+        // Recommends (arm64's come with the build's `libc6-dev-arm64-cross`).
+        packages: &["qemu-system-misc", "opensbi", "gcc-riscv64-linux-gnu", "linux-libc-dev-riscv64-cross"],
         // The virt machine's drivers (its interrupt controller above all:
         // without it the UART never probes and the console stays silent).
         fragment: "\
