@@ -42,11 +42,11 @@ impl Args {
 
 /// The compiletest suites the series adds to, and the filters (any one
 /// matches) that select its tests: the ones it adds
-/// (`*/patchable-function-entry/*.rs`, `feature-gate-patchable_function_entry.rs`)
-/// and the base's `codegen/instrument-mcount.rs`, whose compiler code it changes. No other
-/// test of the base matches.
+/// (`*/patchable-function-entry/*.rs`, `feature-gate-patchable_function_entry.rs`,
+/// `*/no-jump-tables.rs`) and the base's `codegen/instrument-mcount.rs`, whose
+/// compiler code it changes. No other test of the base matches.
 pub const SUITES: &[&str] = &["src/test/codegen", "src/test/assembly", "src/test/ui", "src/test/incremental"];
-pub const FILTER: &str = "patchable instrument-mcount";
+pub const FILTER: &str = "patchable instrument-mcount no-jump-tables";
 
 #[derive(Default)]
 pub struct Tally {
@@ -306,7 +306,8 @@ fn run_compiletest(ctx: &Ctx, what: &str, target: &str, suites: &[&str], filter:
     };
     let result = cmd::run_logged(
         build::xpy(ctx)
-            .args(["test", "--stage", "1", "--force-rerun", "--target", target])
+            // Every suite runs even when one fails: all failures in one run.
+            .args(["test", "--stage", "1", "--force-rerun", "--no-fail-fast", "--target", target])
             .args(suites)
             .args(["--test-args", filter]),
         "x.py test",
