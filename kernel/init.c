@@ -19,7 +19,13 @@
  *  5. runs the kernel's redirection test (rust_ftrace_test.c, reporting in
  *     the kernel log) with no tracer on;
  *  6. asks tracefs to filter on the notrace Rust function;
- *  7. powers off.
+ *  7. where the initramfs has the live patch of Rust functions (x86_64,
+ *     samples/livepatch/livepatch-rust-ftrace.c): traces the test's
+ *     trigger, switches the tracers on and off 20 times, and live-patches
+ *     Rust functions, once while a task sleeps in an unpatched Rust frame
+ *     and once while it sleeps in a patched one (the transition waits
+ *     until the task is released);
+ *  8. powers off (x86_64: restarts, which ends qemu -no-reboot).
  */
 
 #include "nolibc.h"
@@ -217,6 +223,202 @@ static void trace_with(const char *tracer, const char *tag, const char *unload_t
 	write_file(TRACING "set_ftrace_filter", "", 0);
 }
 
+/* x86_64: the live patch of Rust functions, and the test's parameters. */
+#define LIVEPATCH_FILE "/livepatch-rust-ftrace.ko"
+#define LIVEPATCH_NAME "livepatch_rust_ftrace"
+#define LIVEPATCH_SYSFS "/sys/kernel/livepatch/" LIVEPATCH_NAME "/"
+#define TEST_PARAMS "/sys/module/rust_ftrace_test/parameters/"
+
+static long now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* The number in a sysfs file, or -errno. */
+static long read_number(const char *path)
+{
+	char text[32];
+	int fd = open(path, O_RDONLY, 0);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	text[n] = 0;
+	return atol(text);
+}
+
+static int load_file(const char *path, const char *params)
+{
+	int fd = open(path, O_RDONLY, 0);
+	long ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = my_syscall3(__NR_finit_module, fd, params, 0);
+	close(fd);
+	return ret;
+}
+
+/* Lines of the trace that name `what`. */
+static void count_named(const char *line, void *what)
+{
+	if (line[0] != '#' && contains(line, ((const char **)what)[0]))
+		++*(long *)((const char **)what)[1];
+}
+
+static long trace_count(const char *name)
+{
+	long hits = 0;
+	const void *what[2] = { name, &hits };
+
+	each_line(TRACING "trace", count_named, what);
+	return hits;
+}
+
+static void print_run_trace(const char *line, void *unused)
+{
+	if (line[0] != '#' && line[0] != 0)
+		say("PFE-RUN-TRACE ", line, NULL);
+}
+
+/*
+ * The function tracer, switched on after boot, over the test's functions
+ * while its trigger runs; then 20 times on and off (function and
+ * function_graph in turn) over every Rust function, each time calling
+ * rust_ftrace_target once.
+ */
+static void trace_the_trigger(void)
+{
+	int i, ret, ok = 0;
+	long hits;
+
+	write_file(TRACING "trace", "", 0);
+	ret = write_file(TRACING "set_ftrace_filter", "rust_ftrace_*\n", 0);
+	say_num("PFE-RUN-FILTER", ret);
+	if (ret) {
+		/* As in trace_with(): an empty filter would trace everything. */
+		write_file(TRACING "set_ftrace_filter", "", 0);
+		say("PFE-RUN-SKIPPED no Rust function to trace", NULL, NULL);
+		return;
+	}
+	say_num("PFE-RUN-TRACER", write_file(TRACING "current_tracer", "function", 0));
+	write_file(TRACING "tracing_on", "1", 0);
+	say_num("PFE-RUN-RUN", write_file(TEST_PARAMS "run", "1", 0));
+	write_file(TRACING "tracing_on", "0", 0);
+	each_line(TRACING "trace", print_run_trace, NULL);
+	say_num("PFE-RUN-TRACED rust_ftrace_target", trace_count("rust_ftrace_target"));
+	write_file(TRACING "current_tracer", "nop", 0);
+
+	write_file(TRACING "set_ftrace_filter", "_R*\n", 0);
+	write_file(TRACING "set_ftrace_filter", "rust_ftrace_*\n", 1);
+	for (i = 1; i <= 20; i++) {
+		const char *tracer = i % 2 ? "function" : "function_graph";
+		int on, off;
+
+		write_file(TRACING "trace", "", 0);
+		on = write_file(TRACING "current_tracer", tracer, 0);
+		write_file(TRACING "tracing_on", "1", 0);
+		write_file(TEST_PARAMS "call", "1", 0);
+		write_file(TRACING "tracing_on", "0", 0);
+		hits = trace_count("rust_ftrace_target");
+		off = write_file(TRACING "current_tracer", "nop", 0);
+		printf("PFE-CYCLE %d %s on %d off %d traced %ld\n", i, tracer, on, off, hits);
+		ok += on == 0 && off == 0 && hits > 0;
+	}
+	printf("PFE-CYCLES %d of 20\n", ok);
+	write_file(TRACING "set_ftrace_filter", "", 0);
+	write_file(TRACING "trace", "", 0);
+}
+
+/* Polls the live patch's `transition` until 0; returns ms, or -1. */
+static long transition_done(long limit_ms)
+{
+	long start = now_ms();
+
+	while (read_number(LIVEPATCH_SYSFS "transition") == 1) {
+		if (now_ms() - start > limit_ms)
+			return -1;
+		msleep(50);
+	}
+	return now_ms() - start;
+}
+
+/* Disables the live patch, waits for that transition, unloads it. */
+static void unpatch(const char *tag)
+{
+	int i;
+
+	say("PFE-KLP-DISABLE ", tag, NULL);
+	say_num("PFE-KLP-DISABLE-RESULT", write_file(LIVEPATCH_SYSFS "enabled", "0", 0));
+	say_num("PFE-KLP-DISABLE-MS", transition_done(10000));
+	/* klp lets go of the module once its sysfs directory is gone. */
+	for (i = 0; i < 100 && read_number(LIVEPATCH_SYSFS "enabled") != -ENOENT; i++)
+		msleep(50);
+	say_num("PFE-KLP-UNLOAD", my_syscall2(__NR_delete_module, LIVEPATCH_NAME, O_NONBLOCK));
+}
+
+/*
+ * Live patching Rust functions. A kthread parks inside the Rust function
+ * rust_ftrace_park. First the patch of rust_ftrace_target alone: its
+ * transition must complete although the sleeping task has a Rust frame on
+ * its stack (klp can tell only if the unwinder gets through that frame).
+ * Then the patch of both: its transition must wait while the task sleeps
+ * in rust_ftrace_park and complete once it is released. Each time the
+ * test's calls must reach the replacement while the patch is on, and the
+ * Rust function again after it is disabled.
+ */
+static void livepatch(void)
+{
+	long ret, waiting;
+
+	say_num("PFE-PARK 1", write_file(TEST_PARAMS "park", "1", 0));
+
+	ret = load_file(LIVEPATCH_FILE, "park=0");
+	say_num("PFE-KLP-LOAD target-only", ret);
+	if (ret == 0) {
+		say_num("PFE-KLP-ENABLED", read_number(LIVEPATCH_SYSFS "enabled"));
+		say_num("PFE-KLP-TRANSITION-MS target-only", transition_done(10000));
+		say_num("PFE-KLP-CALL", write_file(TEST_PARAMS "call", "1", 0));
+		unpatch("target-only");
+		say_num("PFE-KLP-CALL", write_file(TEST_PARAMS "call", "1", 0));
+	}
+
+	ret = load_file(LIVEPATCH_FILE, "");
+	say_num("PFE-KLP-LOAD both", ret);
+	if (ret == 0) {
+		say_num("PFE-KLP-ENABLED", read_number(LIVEPATCH_SYSFS "enabled"));
+		waiting = transition_done(3000);
+		say_num("PFE-KLP-TRANSITION-MS while-parked", waiting);
+		say_num("PFE-KLP-TRANSITION while-parked", read_number(LIVEPATCH_SYSFS "transition"));
+	}
+	say_num("PFE-PARK 0", write_file(TEST_PARAMS "park", "0", 0));
+	if (ret == 0) {
+		say_num("PFE-KLP-TRANSITION-MS after-release", transition_done(10000));
+		say_num("PFE-KLP-RUN", write_file(TEST_PARAMS "run", "1", 0));
+		say_num("PFE-KLP-CALL", write_file(TEST_PARAMS "call", "1", 0));
+		unpatch("both");
+		say_num("PFE-KLP-RUN", write_file(TEST_PARAMS "run", "1", 0));
+		say_num("PFE-KLP-CALL", write_file(TEST_PARAMS "call", "1", 0));
+	}
+}
+
+static int have(const char *path)
+{
+	int fd = open(path, O_RDONLY, 0);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 int main(void)
 {
 	long rust = 0, total;
@@ -240,7 +442,20 @@ int main(void)
 		write_file(TRACING "set_ftrace_filter", "rust_ftrace_notrace\n", 0));
 	write_file(TRACING "set_ftrace_filter", "", 0);
 
+	if (have(LIVEPATCH_FILE)) {
+		trace_the_trigger();
+		livepatch();
+	}
+
 	say("PFE-INIT done", NULL, NULL);
+#ifdef __x86_64__
+	/*
+	 * x86 without ACPI (tinyconfig) cannot power off, only halt; a
+	 * restart ends qemu just as well when it runs with -no-reboot.
+	 */
+	reboot(LINUX_REBOOT_CMD_RESTART);
+#else
 	reboot(LINUX_REBOOT_CMD_POWER_OFF);
+#endif
 	return 0;
 }
