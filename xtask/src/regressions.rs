@@ -22,7 +22,7 @@ use crate::build;
 use crate::cmd::{self, Progress, Step};
 use crate::paths::{Ctx, HOST};
 use crate::prepare::git;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
@@ -250,7 +250,7 @@ fn run_ui(ctx: &Ctx, tests: &[String], extra: Option<&str>, what: &str, log: &Pa
     );
     let took = cmd::elapsed(began.elapsed());
     let suite = parse(&fs::read_to_string(log)?).remove("ui").unwrap_or_default();
-    if suite.passed == 0 {
+    if suite.passed + suite.failed == 0 {
         if let Err(err) = outcome {
             return Err(err.context("the ui suite did not run"));
         }
@@ -261,11 +261,27 @@ fn run_ui(ctx: &Ctx, tests: &[String], extra: Option<&str>, what: &str, log: &Pa
     Ok((suite, took))
 }
 
+/// The control of the padded run: the same `--rustc-args` route with a
+/// value the flag refuses must fail a test that passes plain, or the
+/// padded run would prove nothing (flags that never reach the compiler).
+fn rustc_args_reach_the_compiler<'a>(ctx: &Ctx, tests: &'a [String]) -> Result<&'a str> {
+    let canary = tests.first().context("no run-pass test found")?;
+    let log = ctx.logs().join("run-pass-control.log");
+    let what = format!("control: {canary} with -Zpatchable-function-entry=256 must fail");
+    let (suite, _) = run_ui(ctx, std::slice::from_ref(canary), Some("-Zpatchable-function-entry=256"), &what, &log)?;
+    let refused = fs::read_to_string(&log)?.contains("incorrect value `256` for debugging option `patchable-function-entry`");
+    if suite.passed != 0 || suite.failed == 0 || !refused {
+        bail!("{canary} did not fail with a refused flag in --rustc-args: the padded run would not show the flags reach the compiler; see {}", log.display());
+    }
+    Ok(canary)
+}
+
 fn run_pass(ctx: &Ctx, started: Instant) -> Result<()> {
     let src = ctx.src();
     let head = cmd::output(git(&src).args(["rev-parse", "HEAD"]))?.trim().to_string();
     let tests = run_pass_tests(&src)?;
     println!("    {} ui tests build and run a program", tests.len());
+    let canary = rustc_args_reach_the_compiler(ctx, &tests)?;
     let (plain, plain_took) = run_ui(ctx, &tests, None, "the run-pass programs, plain", &ctx.logs().join("run-pass-plain.log"))?;
     let what = format!("the run-pass programs, with {RUN_PASS_FLAGS}");
     let (padded, padded_took) = run_ui(ctx, &tests, Some(RUN_PASS_FLAGS), &what, &ctx.logs().join("run-pass-padded.log"))?;
@@ -280,7 +296,8 @@ fn run_pass(ctx: &Ctx, started: Instant) -> Result<()> {
     writeln!(doc, "How it was made: the {} ui tests of the tree that build and run a program (a `run-pass` or `run-fail` header), in the cached tree with the series applied (`{}`),", tests.len(), &head[..12])?;
     writeln!(doc, "each through `x.py test --stage 1 --force-rerun --no-fail-fast --target {HOST} src/test/ui`, twice:")?;
     writeln!(doc, "plain, and with `--rustc-args \"{RUN_PASS_FLAGS}\"`, which compiletest adds to every compilation of a test and its auxiliary crates.")?;
-    writeln!(doc, "A test that passes plain and fails padded is a difference; each must be explained, or the command fails.\n")?;
+    writeln!(doc, "A test that passes plain and fails padded is a difference; each must be explained, or the command fails.")?;
+    writeln!(doc, "Control, first: `{canary}` with `--rustc-args -Zpatchable-function-entry=256` must fail with the flag's error, or the flags would not be shown to reach the compiler.\n")?;
     writeln!(doc, "Plain run: {plain_took}; padded run: {padded_took}.\n")?;
     writeln!(doc, "| run | passed | failed | ignored |")?;
     writeln!(doc, "|---|---|---|---|")?;
