@@ -162,6 +162,18 @@ fn run_suites(ctx: &Ctx, dir: &Path, what: &str, log: &Path) -> Result<(BTreeMap
     Ok((suites, took))
 }
 
+/// A heading with the count, then one line per test; an empty list says
+/// its count only when `always`.
+fn list(doc: &mut String, heading: &str, tests: &[&String], always: bool) -> Result<()> {
+    if always || !tests.is_empty() {
+        writeln!(doc, "\n{heading}: {}", tests.len())?;
+        for test in tests {
+            writeln!(doc, "- `{test}`")?;
+        }
+    }
+    Ok(())
+}
+
 /// Replaces the section `name` of the document at `path` with `body`, or
 /// adds it at the end; the other sections stay as they are.
 fn write_section(path: &Path, name: &str, body: &str) -> Result<()> {
@@ -310,16 +322,9 @@ fn run_pass(ctx: &Ctx, started: Instant) -> Result<()> {
             None => writeln!(doc, "- `{name}`: UNEXPLAINED")?,
         }
     }
-    writeln!(doc, "\nFail plain and padded (this build's configuration, not the padding): {}", plain.failures.intersection(&padded.failures).count())?;
-    for name in plain.failures.intersection(&padded.failures) {
-        writeln!(doc, "- `{name}`")?;
-    }
-    if !only_plain.is_empty() {
-        writeln!(doc, "\nFail plain only: {}", only_plain.len())?;
-        for name in &only_plain {
-            writeln!(doc, "- `{name}`")?;
-        }
-    }
+    let both: Vec<&String> = plain.failures.intersection(&padded.failures).collect();
+    list(&mut doc, "Fail plain and padded (this build's configuration, not the padding)", &both, true)?;
+    list(&mut doc, "Fail plain only", &only_plain, false)?;
     write_section(&ctx.root.join("docs/REGRESSIONS.md"), "run-pass", &doc)?;
     println!("./x regressions --run-pass: done in {}; written to docs/REGRESSIONS.md", cmd::elapsed(started.elapsed()));
     if !unexplained.is_empty() {
@@ -386,20 +391,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     writeln!(doc, "A test that fails with the series and not without it is a regression.\n")?;
     writeln!(doc, "Base run: {base_took}; run with the series: {patched_took}.\n")?;
     doc.push_str(&table);
-    writeln!(doc, "\nRegressions (fail only with the series): {}", regressions.len())?;
-    for r in &regressions {
-        writeln!(doc, "- `{r}`")?;
-    }
-    writeln!(doc, "\nKnown failures of the base on this machine, failing with the series too: {}", both.len())?;
-    for f in &both {
-        writeln!(doc, "- `{f}`")?;
-    }
-    if !fixed.is_empty() {
-        writeln!(doc, "\nFailing in the base only: {}", fixed.len())?;
-        for f in &fixed {
-            writeln!(doc, "- `{f}`")?;
-        }
-    }
+    list(&mut doc, "Regressions (fail only with the series)", &regressions.iter().collect::<Vec<_>>(), true)?;
+    list(&mut doc, "Known failures of the base on this machine, failing with the series too", &both, true)?;
+    list(&mut doc, "Failing in the base only", &fixed, false)?;
     write_section(&ctx.root.join("docs/REGRESSIONS.md"), "suites", &doc)?;
     print!("{table}");
     println!("./x regressions: done in {}; written to docs/REGRESSIONS.md", cmd::elapsed(started.elapsed()));
