@@ -37,6 +37,8 @@ pub struct ArchData {
     /// The machine, before `-cpu` (given per variant).
     pub machine: &'static [&'static str],
     pub console: &'static str,
+    /// More kernel command line, after `console=` and `panic=-1`.
+    pub cmdline: &'static str,
     /// Debian packages for qemu and the init's compiler.
     pub packages: &'static [&'static str],
     /// Config lines of this architecture, after tinyconfig.
@@ -76,17 +78,26 @@ pub enum Boot {
     /// Until the Rust sample (built in) prints.
     Sample,
     /// The project's init, ftrace on Rust functions; `padded` says whether
-    /// the Rust code has the ftrace padding (the control has not).
-    Ftrace { padded: bool },
+    /// the Rust code has the ftrace entry (the control has not);
+    /// `livepatch`, whether the initramfs also carries the kernel series'
+    /// live patch of Rust functions (`samples/livepatch/`), for which the
+    /// init then also traces the test's trigger, switches the tracers 20
+    /// times and live-patches Rust functions (x86_64, where 6.1 has
+    /// `CONFIG_LIVEPATCH`).
+    Ftrace { padded: bool, livepatch: bool },
 }
 
+/// The live patch module the x86_64 ftrace boots carry, in the build
+/// directory (`CONFIG_SAMPLE_LIVEPATCH_RUST_FTRACE`).
+pub const LIVEPATCH_MODULE: &str = "samples/livepatch/livepatch-rust-ftrace.ko";
 
-/// x86's config: 6.1 builds a 32-bit kernel from tinyconfig unless asked;
-/// the console lines are what a serial boot needs to show `pr_info!`.
-/// `-Werror` as on the other architectures. tinyconfig is 32-bit and so
-/// keeps the 32-bit stack-frame warning limit, 1024, after `64BIT=y`;
-/// clang-14 finds `do_sys_poll`'s frame (in C, `fs/select.c`) 1032 bytes,
-/// so the limit is set to Kconfig's own default for 64-bit kernels, 2048.
+
+/// x86's platform lines: 6.1 builds a 32-bit kernel from tinyconfig unless
+/// asked; the console lines are what a serial boot needs to show
+/// `pr_info!`. tinyconfig is 32-bit and so keeps the 32-bit stack-frame
+/// warning limit, 1024, after `64BIT=y`; clang-14 finds `do_sys_poll`'s
+/// frame (in C, `fs/select.c`) 1032 bytes, so the limit is set to
+/// Kconfig's own default for 64-bit kernels, 2048.
 const X86_FRAGMENT: &str = "\
 CONFIG_64BIT=y
 CONFIG_FRAME_WARN=2048
@@ -94,12 +105,32 @@ CONFIG_PRINTK=y
 CONFIG_TTY=y
 CONFIG_SERIAL_8250=y
 CONFIG_SERIAL_8250_CONSOLE=y
+";
+
+/// The x86 call-padding kernel: Rust with its sample built in, `-Werror`
+/// as on the other architectures.
+const X86_SAMPLE_FRAGMENT: &str = "\
 CONFIG_BINFMT_ELF=y
 CONFIG_RUST=y
 CONFIG_SAMPLES=y
 CONFIG_SAMPLES_RUST=y
 CONFIG_SAMPLE_RUST_MINIMAL=y
 CONFIG_WERROR=y
+";
+
+/// What the x86_64 ftrace kernels add to the ftrace boots' lines: the
+/// kernel's live patching (it needs `KALLSYMS_ALL`, so `DEBUG_KERNEL`, and
+/// ORC for its consistency model) with the series' live patch of Rust
+/// functions as a module, and `BUG`, so that a WARN or a BUG prints (on
+/// tinyconfig they are silent).
+const X86_LIVEPATCH_FRAGMENT: &str = "\
+CONFIG_BUG=y
+CONFIG_DEBUG_KERNEL=y
+CONFIG_KALLSYMS_ALL=y
+CONFIG_UNWINDER_ORC=y
+CONFIG_LIVEPATCH=y
+CONFIG_SAMPLE_LIVEPATCH=m
+CONFIG_SAMPLE_LIVEPATCH_RUST_FTRACE=m
 ";
 
 /// What a traced arm64 or riscv64 kernel needs: an initramfs, sysfs (the
@@ -137,7 +168,8 @@ CONFIG_WERROR=y
 /// (newer trees: `KBUILD_RUSTFLAGS`).
 pub const RUST_FLAGS: &str = "-Zpatchable-function-entry=16,16 -Zmin-function-alignment=16";
 /// The control kernels: the kernel's own `-Zpatchable-function-entry`
-/// (kernel series, patch 4) overridden by a later one asking for none.
+/// (the kernel series' kbuild patch) overridden by a later one asking for
+/// none.
 const NO_PADDING: &str = "-Zpatchable-function-entry=0";
 
 pub const ARCHES: &[ArchData] = &[
@@ -149,21 +181,48 @@ pub const ARCHES: &[ArchData] = &[
         qemu: "qemu-system-x86_64",
         machine: &[],
         console: "ttyS0",
-        packages: &["qemu-system-x86"],
+        // No PS/2 mouse: its probe prints into the middle of the ftrace
+        // boots' listing of traceable functions, glued to a name.
+        cmdline: "i8042.noaux",
+        packages: &["qemu-system-x86", "gcc"],
         fragment: X86_FRAGMENT,
-        init_cc: None,
+        init_cc: Some(("gcc", &["-mgeneral-regs-only"])),
         objdump: &[],
-        variants: &[Variant {
-            name: "sample",
-            what: "x86 call padding (=16,16, 16-aligned), the Rust sample built in",
-            fragment: "",
-            krustflags: RUST_FLAGS,
-            expect: "16,16",
-            align: Some(16),
-            cpu: None,
-            boot: Boot::Sample,
-            entry: &[],
-        }],
+        variants: &[
+            Variant {
+                name: "sample",
+                what: "x86 call padding (=16,16, 16-aligned), the Rust sample built in",
+                fragment: X86_SAMPLE_FRAGMENT,
+                krustflags: RUST_FLAGS,
+                expect: "16,16",
+                align: Some(16),
+                cpu: None,
+                boot: Boot::Sample,
+                entry: &[],
+            },
+            Variant {
+                name: "ftrace",
+                what: "Rust with ftrace's 5-byte entry (=5), ftrace and livepatch on Rust functions",
+                fragment: X86_LIVEPATCH_FRAGMENT,
+                krustflags: "",
+                expect: "5",
+                align: None,
+                cpu: None,
+                boot: Boot::Ftrace { padded: true, livepatch: true },
+                entry: &["nopl 8(%rax,%rax)", "imulq $1000, %rdi, %rax # imm = 0x3E8"],
+            },
+            Variant {
+                name: "control",
+                what: "the same kernel without the Rust entry (control)",
+                fragment: X86_LIVEPATCH_FRAGMENT,
+                krustflags: NO_PADDING,
+                expect: "0",
+                align: None,
+                cpu: None,
+                boot: Boot::Ftrace { padded: false, livepatch: true },
+                entry: &["imulq $1000, %rdi, %rax # imm = 0x3E8"],
+            },
+        ],
     },
     ArchData {
         arch: Arch::Arm64,
@@ -173,6 +232,7 @@ pub const ARCHES: &[ArchData] = &[
         qemu: "qemu-system-aarch64",
         machine: &["-M", "virt"],
         console: "ttyAMA0",
+        cmdline: "",
         packages: &["qemu-system-arm", "gcc-aarch64-linux-gnu"],
         fragment: "\
 CONFIG_SERIAL_AMBA_PL011=y
@@ -192,7 +252,7 @@ CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
                 expect: "2",
                 align: None,
                 cpu: Some("cortex-a57"),
-                boot: Boot::Ftrace { padded: true },
+                boot: Boot::Ftrace { padded: true, livepatch: false },
                 entry: &["nop", "nop", "stp x29, x30, [sp, #-16]!"],
             },
             Variant {
@@ -206,7 +266,7 @@ CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
                 expect: "0",
                 align: None,
                 cpu: Some("cortex-a57"),
-                boot: Boot::Ftrace { padded: false },
+                boot: Boot::Ftrace { padded: false, livepatch: false },
                 entry: &["stp x29, x30, [sp, #-16]!"],
             },
             Variant {
@@ -224,7 +284,7 @@ CONFIG_ARM64_BTI_KERNEL=y
                 // QEMU's own (IMPLEMENTATION DEFINED) pointer authentication
                 // algorithm: the architected QARMA is slow under TCG.
                 cpu: Some("max,pauth-impdef=on"),
-                boot: Boot::Ftrace { padded: true },
+                boot: Boot::Ftrace { padded: true, livepatch: false },
                 entry: &["bti c", "nop", "nop", "paciasp", "stp x29, x30, [sp, #-16]!"],
             },
         ],
@@ -237,6 +297,7 @@ CONFIG_ARM64_BTI_KERNEL=y
         qemu: "qemu-system-riscv64",
         machine: &["-M", "virt", "-bios", "default"],
         console: "ttyS0",
+        cmdline: "",
         // The init's nolibc includes the kernel's UAPI headers
         // (`asm/types.h`): the cross gcc only recommends them (through
         // `libc6-dev-riscv64-cross`), and `./x deps` installs no
@@ -262,7 +323,7 @@ CONFIG_RISCV_ISA_C=y
                 expect: "4",
                 align: None,
                 cpu: None,
-                boot: Boot::Ftrace { padded: true },
+                boot: Boot::Ftrace { padded: true, livepatch: false },
                 entry: &["c.nop", "c.nop", "c.nop", "c.nop"],
             },
             Variant {
@@ -273,7 +334,7 @@ CONFIG_RISCV_ISA_C=y
                 expect: "0",
                 align: None,
                 cpu: None,
-                boot: Boot::Ftrace { padded: false },
+                boot: Boot::Ftrace { padded: false, livepatch: false },
                 entry: &[],
             },
         ],
@@ -319,13 +380,17 @@ mod tests {
                 }
                 let module = if variant.boot == Boot::Sample { "y" } else { "m" };
                 assert!(wanted.contains(&("CONFIG_SAMPLE_RUST_MINIMAL", module)), "{} {}", data.name, variant.name);
-                if let Boot::Ftrace { padded } = variant.boot {
+                if let Boot::Ftrace { padded, livepatch } = variant.boot {
                     for name in ["CONFIG_FUNCTION_GRAPH_TRACER", "CONFIG_DYNAMIC_FTRACE_WITH_REGS", "CONFIG_MODULE_UNLOAD", "CONFIG_SAMPLE_RUST_FTRACE_TEST"] {
                         assert!(wanted.contains(&(name, "y")), "{} {}: no {name}", data.name, variant.name);
                     }
                     assert!(data.init_cc.is_some());
                     assert_eq!(padded, variant.expect != "0", "{} {}", data.name, variant.name);
                     assert_eq!(padded, !variant.krustflags.contains("=0"), "{} {}", data.name, variant.name);
+                    for name in ["CONFIG_LIVEPATCH", "CONFIG_UNWINDER_ORC", "CONFIG_BUG"] {
+                        assert_eq!(wanted.contains(&(name, "y")), livepatch, "{} {}: {name}", data.name, variant.name);
+                    }
+                    assert_eq!(wanted.contains(&("CONFIG_SAMPLE_LIVEPATCH_RUST_FTRACE", "m")), livepatch);
                 }
             }
         }

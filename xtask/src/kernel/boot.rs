@@ -1,7 +1,7 @@
 //! Booting one kernel under qemu (TCG): the init and initramfs of the
 //! ftrace boots, the qemu line, the watch over the console.
 
-use super::arch::{ArchData, Boot, Variant};
+use super::arch::{ArchData, Boot, Variant, LIVEPATCH_MODULE};
 use super::audit::Audit;
 use super::console::{check_ftrace, has_oops, Expected};
 use super::{Args, Paths, SAMPLE_LINE};
@@ -45,7 +45,8 @@ fn qemu(paths: &Paths, arch: &ArchData, variant: &Variant, initrd: Option<&Path>
         qemu.args(["-cpu", cpu]);
     }
     qemu.args(["-accel", "tcg", "-m", "256M", "-nographic", "-no-reboot"]);
-    qemu.arg("-append").arg(format!("console={} panic=-1", arch.console));
+    let cmdline = format!("console={} panic=-1 {}", arch.console, arch.cmdline);
+    qemu.arg("-append").arg(cmdline.trim_end());
     qemu.arg("-kernel").arg(paths.out(arch, variant).join(arch.image));
     if let Some(initrd) = initrd {
         qemu.arg("-initrd").arg(initrd);
@@ -114,23 +115,30 @@ pub fn boot_sample(ctx: &Ctx, paths: &Paths, arch: &ArchData, variant: &Variant,
 }
 
 /// The initramfs of an ftrace boot: the init, `/dev/console`, the sample
-/// module; written with the kernel's own `usr/gen_init_cpio`.
+/// module, and where the variant has it the live patch of Rust functions
+/// (the init runs its steps only when the file is there); written with the
+/// kernel's own `usr/gen_init_cpio`.
 fn initramfs(paths: &Paths, arch: &ArchData, variant: &Variant) -> Result<PathBuf> {
     let out = paths.out(arch, variant);
     let gen = out.join("usr/gen_init_cpio");
     let module = out.join("samples/rust/rust_minimal.ko");
-    for needed in [&gen, &module, &paths.init(arch)] {
+    let livepatch = matches!(variant.boot, Boot::Ftrace { livepatch: true, .. }).then(|| out.join(LIVEPATCH_MODULE));
+    for needed in [&gen, &module, &paths.init(arch)].into_iter().chain(livepatch.as_ref()) {
         if !needed.is_file() {
             bail!("no {}: the build should have made it", needed.display());
         }
     }
     let list = out.join("pfe-initramfs.list");
-    let spec = format!(
+    let mut spec = format!(
         "dir /dev 0755 0 0\nnod /dev/console 0600 0 0 c 5 1\ndir /sys 0755 0 0\n\
          file /init {} 0755 0 0\nfile /rust_minimal.ko {} 0644 0 0\n",
         paths.init(arch).display(),
         module.display()
     );
+    if let Some(livepatch) = &livepatch {
+        let name = Path::new(LIVEPATCH_MODULE).file_name().expect("a file name").to_string_lossy();
+        spec += &format!("file /{name} {} 0644 0 0\n", livepatch.display());
+    }
     fs::write(&list, spec)?;
     let cpio = out.join("pfe-initramfs.cpio");
     let output = Command::new(&gen).arg(&list).stdin(Stdio::null()).output().with_context(|| format!("cannot run {}", gen.display()))?;
@@ -144,7 +152,7 @@ fn initramfs(paths: &Paths, arch: &ArchData, variant: &Variant) -> Result<PathBu
 /// Boots with the project's init until it says it is done (it powers the
 /// machine off then), and checks the console against the audit.
 pub fn boot_ftrace(ctx: &Ctx, paths: &Paths, arch: &ArchData, variant: &Variant, args: &Args, audit: &Audit) -> Result<(Duration, Vec<String>)> {
-    let Boot::Ftrace { padded } = variant.boot else { unreachable!("an ftrace variant") };
+    let Boot::Ftrace { padded, livepatch } = variant.boot else { unreachable!("an ftrace variant") };
     let step = Step::start(&format!("boot under {} (TCG) with the ftrace init", arch.qemu));
     let cpio = initramfs(paths, arch, variant)?;
     let log = ctx.logs().join(format!("kernel-boot-{}-{}.log", arch.name, variant.name));
@@ -155,6 +163,7 @@ pub fn boot_ftrace(ctx: &Ctx, paths: &Paths, arch: &ArchData, variant: &Variant,
     let (time, text) = watch(qemu, &log, timeout, Duration::from_secs(10), |t| t.contains("PFE-INIT done") || has_oops(t))?;
     let expected = Expected {
         padded,
+        livepatch,
         built_in: &audit.built_in,
         module: &audit.module,
         all: &audit.all,

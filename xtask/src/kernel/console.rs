@@ -6,9 +6,21 @@ use super::{NOTRACE, SAMPLE_LINES};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
-/// What the console of an oops, a WARN or a panic has.
-const OOPS_MARKS: &[&str] =
-    &["Oops", "Internal error:", "Unable to handle kernel", "Kernel panic", "BUG:", "WARNING:", "Call trace:", "kernel BUG"];
+/// What the console of an oops, a WARN, a panic or ftrace giving up has
+/// (arm64 prints `Call trace:`, x86 `Call Trace:`).
+const OOPS_MARKS: &[&str] = &[
+    "Oops",
+    "Internal error:",
+    "Unable to handle kernel",
+    "Kernel panic",
+    "BUG:",
+    "WARNING:",
+    "Call trace:",
+    "Call Trace:",
+    "kernel BUG",
+    "ftrace bug",
+    "ftrace failed",
+];
 
 pub fn has_oops(text: &str) -> bool {
     OOPS_MARKS.iter().any(|m| text.contains(m))
@@ -17,6 +29,8 @@ pub fn has_oops(text: &str) -> bool {
 /// What the console of one ftrace boot must show.
 pub struct Expected<'a> {
     pub padded: bool,
+    /// The boot had the live patch of Rust functions (`Boot::Ftrace`).
+    pub livepatch: bool,
     /// Rust functions with a record: built into vmlinux, in the module.
     pub built_in: &'a [String],
     pub module: &'a [String],
@@ -55,6 +69,132 @@ fn counts<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, usi
 /// The value after `key ` on the console's line that starts with it.
 fn value<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
     text.lines().filter_map(|l| l.trim_end().strip_prefix(key)).filter_map(|r| r.strip_prefix(' ')).collect()
+}
+
+/// What rust_ftrace_test.c's `run` prints where the redirection took, and
+/// where ftrace refused it (no entry), and of the notrace function.
+const REDIRECTED: &str =
+    "redirect: rust_ftrace_target(6, 7) = 6007 before, 1000042 redirected, 6007 after; replacement(6, 7) = 1000042";
+const REFUSED: &str = "redirect: rust_ftrace_target(6, 7) = 6007; ftrace_set_filter_ip refused it: -22";
+const NOTRACE_REFUSED: &str = "notrace: rust_ftrace_notrace(6, 7) = 13; ftrace_set_filter_ip: -22";
+/// While the live patch owns `rust_ftrace_target`, the test's own IPMODIFY
+/// redirection of it is refused: one IPMODIFY user per function (-EBUSY).
+const REDIRECT_BUSY: &str = "redirect: register_ftrace_function: -16";
+/// What `call` prints: the Rust function's result, then the replacement's
+/// (`a * b + 2000000`, logged by the live patch with its arguments).
+const CALL_RUST: &str = "rust_ftrace_test: call: rust_ftrace_target(6, 7) = 6007";
+const CALL_PATCHED: &str = "rust_ftrace_test: call: rust_ftrace_target(6, 7) = 2000042";
+const REPLACED: &str = "livepatch_rust_ftrace: rust_ftrace_target(6, 7) replaced: 2000042";
+
+/// The lines from the first that starts with `from` (after it) to the next
+/// that starts with `to` (before it), or to the end.
+fn section<'a>(lines: &[&'a str], from: &str, to: Option<&str>) -> Vec<&'a str> {
+    let Some(start) = lines.iter().position(|l| l.starts_with(from)) else { return Vec::new() };
+    let rest = &lines[start + 1..];
+    let end = to.and_then(|to| rest.iter().position(|l| l.starts_with(to))).unwrap_or(rest.len());
+    rest[..end].to_vec()
+}
+
+/// The x86_64 steps of the init (the live patch of Rust functions in the
+/// initramfs): the trigger traced by a tracer switched on after boot, 20
+/// on/off cycles of the tracers, and the kernel's livepatch replacing Rust
+/// functions, with a task parked inside one. Returns the failures and the
+/// evidence. The kernel's own messages (`call:`, `replaced:`) print while
+/// the init's write runs, so they come before the init's next line; klp's
+/// "patching complete" comes from a worker and may land anywhere, so only
+/// its count is checked.
+fn check_livepatch(text: &str, padded: bool) -> (Vec<String>, Vec<String>) {
+    let mut failed = Vec::new();
+    let mut evidence = Vec::new();
+    let mut expect = |ok: bool, what: String| {
+        if !ok {
+            failed.push(what);
+        }
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let count = |lines: &[&str], needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
+    let number = |key: &str| -> Vec<i64> { value(text, key).iter().filter_map(|v| v.trim().parse().ok()).collect() };
+    let replaced = count(&lines, REPLACED);
+    let park = value(text, "PFE-PARK 1");
+    let release = value(text, "PFE-PARK 0");
+    expect(park == ["0"] && release == ["0"], format!("parking a task in rust_ftrace_park gave {park:?}, releasing it {release:?}, not 0"));
+    expect(count(&lines, "park: asleep in rust_ftrace_park") == 1, "no task asleep in rust_ftrace_park".into());
+    expect(count(&lines, "park: left rust_ftrace_park, which returned 42") == 1, "the parked task did not leave rust_ftrace_park".into());
+    // Only the init could force a transition (`force` in sysfs), and klp
+    // says so when it happens.
+    expect(!lines.iter().any(|l| l.starts_with("livepatch") && l.contains("forc")), "a livepatch transition was forced".into());
+    if !padded {
+        expect(value(text, "PFE-RUN-FILTER") == ["-22"], "set_ftrace_filter took rust_ftrace_* without the entry".into());
+        expect(count(&lines, "PFE-RUN-SKIPPED") == 1 && count(&lines, "PFE-CYCLE") == 0, "the control traced the trigger or cycled the tracers".into());
+        let loads = value(text, "PFE-KLP-LOAD");
+        expect(loads == ["target-only -22", "both -22"], format!("the live patch loaded as {loads:?}, not refused (-22) twice"));
+        expect(replaced == 0 && count(&lines, CALL_PATCHED) == 0, "a call reached the replacement without the entry".into());
+        expect(count(&lines, "failed to find location for function 'rust_ftrace_target'") == 2, "klp did not say why it refused".into());
+        evidence.push("livepatch of rust_ftrace_target: refused (-22) both times, klp: failed to find location for function 'rust_ftrace_target'; trigger untraced (filter -22)".into());
+        return (failed, evidence);
+    }
+
+    // The trigger, traced by the function tracer switched on through tracefs.
+    for key in ["PFE-RUN-FILTER", "PFE-RUN-TRACER", "PFE-RUN-RUN"] {
+        expect(value(text, key) == ["0"], format!("{key} is {:?}, not 0", value(text, key)));
+    }
+    let run_traced = number("PFE-RUN-TRACED rust_ftrace_target");
+    let run_trace: Vec<&str> = value(text, "PFE-RUN-TRACE");
+    let target_lines = run_trace.iter().filter(|l| l.contains("rust_ftrace_target <-")).count();
+    expect(run_traced.len() == 1 && run_traced[0] > 0 && target_lines > 0, format!("the trigger's rust_ftrace_target was traced {run_traced:?} times"));
+    // 20 cycles, function and function_graph in turn, each calling once.
+    let cycles: Vec<&str> = value(text, "PFE-CYCLE");
+    let good = cycles.iter().filter(|c| c.contains(" on 0 off 0 traced ") && !c.ends_with(" traced 0")).count();
+    let cycle_calls = section(&lines, "PFE-RUN-TRACED", Some("PFE-CYCLES"));
+    expect(cycles.len() == 20 && good == 20, format!("{good} of {} tracer cycles switched on and off and traced the call", cycles.len()));
+    expect(value(text, "PFE-CYCLES") == ["20 of 20"], format!("PFE-CYCLES {:?}", value(text, "PFE-CYCLES")));
+    expect(count(&cycle_calls, CALL_RUST) == 20, format!("{} of the 20 cycles' calls returned 6007", count(&cycle_calls, CALL_RUST)));
+
+    // The live patch of rust_ftrace_target alone, with a task asleep in
+    // another Rust function: the transition completes at once.
+    let loads = value(text, "PFE-KLP-LOAD");
+    expect(loads == ["target-only 0", "both 0"], format!("the live patch loaded as {loads:?}, not 0 twice"));
+    expect(value(text, "PFE-KLP-ENABLED") == ["1", "1"], "the live patch's `enabled` is not 1 after loading".into());
+    let target_only = number("PFE-KLP-TRANSITION-MS target-only");
+    expect(target_only.len() == 1 && target_only[0] >= 0, format!("the transition of rust_ftrace_target's patch did not complete: {target_only:?}"));
+    let patched = section(&lines, "PFE-KLP-LOAD target-only", Some("PFE-KLP-DISABLE target-only"));
+    expect(count(&patched, CALL_PATCHED) == 1 && count(&patched, REPLACED) == 1, "the call under the first live patch did not reach the replacement with (6, 7)".into());
+    let after = section(&lines, "PFE-KLP-DISABLE target-only", Some("PFE-KLP-LOAD both"));
+    expect(count(&after, REPLACED) == 0 && count(&after, CALL_RUST) == 1, "a call reached the replacement after enabled=0, or the Rust function was not called".into());
+    // Both functions: the transition waits while the task sleeps in
+    // rust_ftrace_park, and completes once it leaves.
+    let waiting = number("PFE-KLP-TRANSITION-MS while-parked");
+    let still = number("PFE-KLP-TRANSITION while-parked");
+    let released = number("PFE-KLP-TRANSITION-MS after-release");
+    expect(waiting == [-1] && still == [1], format!("the transition did not wait while the task was parked: {waiting:?} ms, transition {still:?}"));
+    expect(released.len() == 1 && released[0] >= 0, format!("the transition did not complete after the release: {released:?}"));
+    let both = section(&lines, "PFE-KLP-TRANSITION-MS after-release", Some("PFE-KLP-DISABLE both"));
+    expect(count(&both, REDIRECT_BUSY) == 1, format!("`run` under the live patch did not report `{REDIRECT_BUSY}`"));
+    expect(count(&both, CALL_PATCHED) == 1 && count(&both, REPLACED) == 2, "`run` and `call` under the second live patch did not reach the replacement".into());
+    let end = section(&lines, "PFE-KLP-DISABLE both", None);
+    expect(count(&end, REPLACED) == 0 && count(&end, REDIRECTED) == 1 && count(&end, CALL_RUST) == 1, "after enabled=0 the calls did not reach the Rust function again".into());
+    expect(value(text, "PFE-KLP-RUN") == ["0", "0"] && value(text, "PFE-KLP-CALL") == ["0", "0", "0", "0"], "a write to the test's `run` or `call` failed under the live patch".into());
+    expect(value(text, "PFE-KLP-DISABLE-RESULT") == ["0", "0"], "disabling the live patch failed".into());
+    expect(value(text, "PFE-KLP-UNLOAD") == ["0", "0"], format!("unloading the live patch gave {:?}, not 0 twice", value(text, "PFE-KLP-UNLOAD")));
+    let complete = count(&lines, "': patching complete");
+    let uncomplete = count(&lines, "': unpatching complete");
+    expect(complete == 2 && uncomplete == 2, format!("klp said `patching complete` {complete} and `unpatching complete` {uncomplete} times, not twice each"));
+    evidence.push(format!(
+        "trigger traced after boot: rust_ftrace_target {} time(s); tracer cycles {}",
+        run_traced.first().copied().unwrap_or(0),
+        value(text, "PFE-CYCLES").first().copied().unwrap_or("none")
+    ));
+    evidence.push(format!(
+        "livepatch, a task parked in rust_ftrace_park: rust_ftrace_target alone patched in {} ms; both: still in transition after 3 s, complete {} ms after the release; no force; {replaced} calls reached the replacement, none after enabled=0; unloaded",
+        target_only.first().copied().unwrap_or(-1),
+        released.first().copied().unwrap_or(-1),
+    ));
+    for line in [CALL_PATCHED, REDIRECT_BUSY] {
+        if let Some(l) = lines.iter().find(|l| l.contains(line)) {
+            evidence.push(format!("  | {}", l.trim()));
+        }
+    }
+    (failed, evidence)
 }
 
 /// Checks one ftrace boot's console line by line; returns the evidence
@@ -203,23 +343,32 @@ pub fn check_ftrace(text: &str, want: &Expected) -> Result<Vec<String>> {
         evidence.push("set_ftrace_filter `_R*`: -22 (EINVAL) for both tracers: nothing to trace".into());
     }
 
-    // The redirection and the notrace function (rust_ftrace_test.c).
+    // The redirection and the notrace function (rust_ftrace_test.c): once
+    // at boot; with the live patch the trigger runs three more times
+    // (traced, under the live patch, after it), checked with it below.
     expect(value(text, "PFE-REDIRECT-RUN") == ["0"], "writing 1 to rust_ftrace_test's `run` failed".into());
     let redirect: Vec<&str> = text.lines().filter(|l| l.contains("rust_ftrace_test: redirect:")).collect();
-    let want_redirect = if want.padded {
-        "redirect: rust_ftrace_target(6, 7) = 6007 before, 1000042 redirected, 6007 after; replacement(6, 7) = 1000042"
-    } else {
-        "redirect: rust_ftrace_target(6, 7) = 6007; ftrace_set_filter_ip refused it: -22"
-    };
-    expect(redirect.len() == 1 && redirect[0].contains(want_redirect), format!("the redirection reported {redirect:?}, not `{want_redirect}`"));
+    let want_redirect = if want.padded { REDIRECTED } else { REFUSED };
+    let runs = if want.livepatch && want.padded { 4 } else { 1 };
+    expect(
+        redirect.len() == runs && redirect[0].contains(want_redirect),
+        format!("the redirection reported {redirect:?}, not `{want_redirect}` first of {runs}"),
+    );
     let notrace: Vec<&str> = text.lines().filter(|l| l.contains("rust_ftrace_test: notrace:")).collect();
-    let want_notrace = "notrace: rust_ftrace_notrace(6, 7) = 13; ftrace_set_filter_ip: -22";
-    expect(notrace.len() == 1 && notrace[0].contains(want_notrace), format!("the notrace test reported {notrace:?}"));
+    expect(
+        notrace.len() == runs && notrace.iter().all(|l| l.contains(NOTRACE_REFUSED)),
+        format!("the notrace test reported {notrace:?}, not `{NOTRACE_REFUSED}` {runs} time(s)"),
+    );
     expect(value(text, "PFE-NOTRACE-FILTER") == ["-22"], "set_ftrace_filter took the notrace function".into());
-    for line in redirect.iter().chain(notrace.iter()) {
+    for line in redirect.iter().take(1).chain(notrace.iter().take(1)) {
         evidence.push(format!("  | {}", line.trim()));
     }
-    evidence.push(format!("set_ftrace_filter {NOTRACE}: -22 (EINVAL); no oops, no WARN"));
+    evidence.push(format!("set_ftrace_filter {NOTRACE}: -22 (EINVAL); no oops, no WARN, no ftrace bug"));
+    if want.livepatch {
+        let (fails, said) = check_livepatch(text, want.padded);
+        failed.extend(fails);
+        evidence.extend(said);
+    }
     if !failed.is_empty() {
         bail!("{}", failed.join("\n"));
     }
@@ -279,6 +428,7 @@ mod tests {
         all.push(NOTRACE.into());
         let want = Expected {
             padded,
+            livepatch: false,
             built_in: &a.built_in,
             module: &a.module,
             all: &all,
