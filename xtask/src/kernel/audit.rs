@@ -3,11 +3,14 @@
 //! (`llvm-objdump-14`: symbols, the test function's first instructions).
 
 use super::arch::{ArchData, Boot, Variant};
+use super::config::config_value;
+use super::orc;
 use super::toolchain::Toolchain;
 use super::{Paths, NOTRACE};
 use crate::cmd::{self, Step};
 use crate::paths::Ctx;
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,6 +32,9 @@ pub struct Audit {
     pub weak: Vec<String>,
     /// The module's functions in its `.text`, to name traced addresses.
     pub module_text: Vec<Symbol>,
+    /// Where the kernel has ORC (x86 `CONFIG_UNWINDER_ORC`): its Rust
+    /// functions with unwind data at entry and every return address.
+    pub orc: Option<orc::Count>,
 }
 
 /// A function symbol of an object, as `llvm-objdump -t` prints it.
@@ -144,6 +150,7 @@ pub fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant:
         init_text: Vec::new(),
         weak: Vec::new(),
         module_text: Vec::new(),
+        orc: None,
     };
     // What only the ftrace boots' console checks read.
     if ftrace {
@@ -187,6 +194,27 @@ pub fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant:
             bail!("rust_ftrace_target in vmlinux starts {found:?}, not {:?}", variant.entry);
         }
         entry = format!("; rust_ftrace_target in vmlinux starts `{}`", found.join("; "));
+    }
+    // ORC: every Rust function linked into vmlinux must be unwindable
+    // (objtool on Rust objects, the kernel series' kbuild patch).
+    let config = fs::read_to_string(out.join(".config")).unwrap_or_default();
+    if config_value(&config, "CONFIG_UNWINDER_ORC") == "y" {
+        let rust: BTreeSet<String> =
+            listed.iter().filter(|(o, _, _)| !o.ends_with("samples/rust/rust_minimal.o")).map(|(_, n, _)| n.clone()).collect();
+        let count = orc::count_vmlinux(&out.join("vmlinux"), &rust)?;
+        if count.unwindable != count.functions {
+            bail!(
+                "ORC: {} of {} Rust functions in vmlinux are unwindable at entry and at every return address; not: {}",
+                count.unwindable,
+                count.functions,
+                count.not.join(", ")
+            );
+        }
+        entry += &format!(
+            "; ORC: {} of {} Rust functions ({} call sites; {} ORC entries in vmlinux)",
+            count.unwindable, count.functions, count.call_sites, count.entries
+        );
+        audit.orc = Some(count);
     }
     for object in &objects {
         println!("    {}", object.strip_prefix(&out).unwrap_or(object).display());

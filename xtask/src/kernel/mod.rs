@@ -35,6 +35,7 @@ mod boot;
 mod config;
 mod console;
 mod make;
+mod orc;
 mod toolchain;
 mod tree;
 
