@@ -241,13 +241,22 @@ pub fn check_ftrace(text: &str, want: &Expected) -> Result<Vec<String>> {
             missing.is_empty(),
             format!("{} of the {} Rust functions with a record are not listed, e.g. {}", missing.len(), want.built_in.len(), missing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")),
         );
+        let mut but = Vec::new();
+        if !replaced.is_empty() {
+            but.push(format!(
+                "{} weak ones the arch replaces with its own ({}), which ftrace lists under the name of the function before them",
+                replaced.len(),
+                replaced.join(", ")
+            ));
+        }
+        if !freed.is_empty() {
+            but.push(format!("{} freed with .init.text", freed.len()));
+        }
+        let but = if but.is_empty() { String::new() } else { format!(" but {}", but.join(", and ")) };
         evidence.push(format!(
-            "available_filter_functions: {listed_rust} of its {} lines name Rust functions; the {} records in the built-in Rust objects are all listed by their function's name but {} weak ones the arch replaces with its own ({}), which ftrace lists under the name of the function before them, and {} freed with .init.text",
+            "available_filter_functions: {listed_rust} of its {} lines name Rust functions; the {} records in the built-in Rust objects are all listed by their function's name{but}",
             listed.len(),
             want.built_in.len(),
-            replaced.len(),
-            replaced.join(", "),
-            freed.len()
         ));
     } else {
         expect(listed_rust == 0, format!("{listed_rust} Rust functions are listed without the padding"));
@@ -387,9 +396,10 @@ mod tests {
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
-    /// The audit's side of a real arm64 boot (`kernel/testdata`, the
-    /// console of `./x kernel --arch arm64` cut to 40 of its 1601 Rust
-    /// functions): what the console is checked against.
+    /// The audit's side of a real boot (`kernel/testdata`, the console of
+    /// `./x kernel` with its listing cut to a few dozen Rust functions):
+    /// what the console is checked against. `weak`: the arch's weak
+    /// intrinsics its own assembly replaces (arm64).
     struct Audited {
         built_in: Vec<String>,
         module: Vec<String>,
@@ -398,9 +408,9 @@ mod tests {
         module_text: Vec<Symbol>,
     }
 
-    fn audited(console: &str) -> Audited {
+    fn audited_as(console: &str, weak: &[&str], symbols: &str) -> Audited {
         let rust = |n: &&str| n.starts_with("_R") || n.starts_with("rust_ftrace_");
-        let weak: Vec<String> = ["__ashlti3", "__ashrti3", "__lshrti3"].map(String::from).to_vec();
+        let weak: Vec<String> = weak.iter().map(|w| w.to_string()).collect();
         let mut built_in: Vec<String> =
             value(console, "PFE-AFF").into_iter().filter(rust).map(String::from).collect();
         built_in.extend(weak.iter().cloned());
@@ -412,7 +422,7 @@ mod tests {
         module.sort();
         module.dedup();
         module.push("init_module".into());
-        let symbols = parse_symbols(&testdata("arm64-rust_minimal.ko.symbols"));
+        let symbols = parse_symbols(&testdata(symbols));
         Audited {
             built_in,
             module,
@@ -422,13 +432,21 @@ mod tests {
         }
     }
 
-    fn check(console: &str, padded: bool, a: &Audited) -> Result<Vec<String>> {
+    fn audited(console: &str) -> Audited {
+        audited_as(console, &["__ashlti3", "__ashrti3", "__lshrti3"], "arm64-rust_minimal.ko.symbols")
+    }
+
+    fn audited_x86(console: &str) -> Audited {
+        audited_as(console, &[], "x86_64-rust_minimal.ko.symbols")
+    }
+
+    fn check_with(console: &str, padded: bool, livepatch: bool, a: &Audited) -> Result<Vec<String>> {
         let mut all = a.built_in.clone();
         all.extend(a.module.iter().cloned());
         all.push(NOTRACE.into());
         let want = Expected {
             padded,
-            livepatch: false,
+            livepatch,
             built_in: &a.built_in,
             module: &a.module,
             all: &all,
@@ -437,6 +455,10 @@ mod tests {
             module_text: &a.module_text,
         };
         check_ftrace(console, &want)
+    }
+
+    fn check(console: &str, padded: bool, a: &Audited) -> Result<Vec<String>> {
+        check_with(console, padded, false, a)
     }
 
     #[test]
@@ -487,6 +509,83 @@ mod tests {
         for (broken, why) in cases {
             assert_ne!(broken, console, "the case `{why}` changed nothing");
             let err = format!("{:#}", check(&broken, true, &a).unwrap_err());
+            assert!(err.contains(why), "expected `{why}` in: {err}");
+        }
+    }
+
+    #[test]
+    fn a_real_x86_64_boot_with_the_live_patch_passes_every_check() {
+        let console = testdata("x86_64-ftrace.console");
+        let a = audited_x86(&console);
+        let evidence = check_with(&console, true, true, &a).unwrap().join("\n");
+        for said in [
+            "1000042 redirected, 6007 after",
+            "but init_module (.init.text, freed)",
+            "11RustMinimalNtNtNtCshNso7GI6UKi_4core3ops4drop4Drop4drop",
+            "each with its return",
+            "tracer cycles 20 of 20",
+            "none after enabled=0",
+            "rust_ftrace_test: call: rust_ftrace_target(6, 7) = 2000042",
+            "redirect: register_ftrace_function: -16",
+        ] {
+            assert!(evidence.contains(said), "no `{said}` in:\n{evidence}");
+        }
+        check_with(&console.replace('\n', "\r\n"), true, true, &a).unwrap();
+        // Not a control, and not a boot without the live patch's steps.
+        assert!(check_with(&console, false, true, &a).is_err());
+        let err = format!("{:#}", check_with(&console, true, false, &a).unwrap_err());
+        assert!(err.contains("redirection reported"), "{err}");
+    }
+
+    #[test]
+    fn a_real_x86_64_control_refuses_the_live_patch() {
+        let console = testdata("x86_64-control.console");
+        let a = audited_x86(&testdata("x86_64-ftrace.console"));
+        let evidence = check_with(&console, false, true, &a).unwrap().join("\n");
+        assert!(evidence.contains("refused (-22) both times"), "{evidence}");
+        let err = format!("{:#}", check_with(&console, true, true, &a).unwrap_err());
+        assert!(err.contains("not listed") && err.contains("loaded as"), "{err}");
+        let cases: Vec<(String, &str)> = vec![
+            (console.replace("PFE-KLP-LOAD both -22", "PFE-KLP-LOAD both 0"), "not refused"),
+            (console.replace("PFE-RUN-FILTER -22", "PFE-RUN-FILTER 0"), "without the entry"),
+            (console.replace("PFE-AFF-COUNT", &format!("PFE-AFF {}\nPFE-AFF-COUNT", a.built_in[0])), "listed without the padding"),
+        ];
+        for (broken, why) in cases {
+            assert_ne!(broken, console, "the case `{why}` changed nothing");
+            let err = format!("{:#}", check_with(&broken, false, true, &a).unwrap_err());
+            assert!(err.contains(why), "expected `{why}` in: {err}");
+        }
+    }
+
+    #[test]
+    fn each_wrong_livepatch_or_tracer_line_fails_the_x86_64_boot() {
+        let console = testdata("x86_64-ftrace.console");
+        let a = audited_x86(&console);
+        let first_rust = value(&console, "PFE-AFF").into_iter().find(|n| n.starts_with("_R")).unwrap().to_string();
+        let disabled = "PFE-KLP-DISABLE both\n";
+        let cases: Vec<(String, &str)> = vec![
+            (console.replace(&format!("PFE-AFF {first_rust}\n"), ""), "not listed"),
+            (console.replace("PFE-KLP-LOAD target-only 0", "PFE-KLP-LOAD target-only -22"), "loaded as"),
+            (console.replace("PFE-KLP-TRANSITION while-parked 1", "PFE-KLP-TRANSITION while-parked 0"), "did not wait"),
+            (console.replacen(CALL_PATCHED, CALL_RUST, 1), "did not reach the replacement"),
+            (console.replace(disabled, &format!("{disabled}{REPLACED}\n")), "after enabled=0"),
+            (console.replace("PFE-CYCLES 20 of 20", "PFE-CYCLES 19 of 20"), "PFE-CYCLES"),
+            (console.replacen(" on 0 off 0 traced 1", " on 0 off 0 traced 0", 1), "tracer cycles"),
+            (
+                console.lines().map(|l| if l.starts_with("PFE-RUN-TRACED") { "PFE-RUN-TRACED rust_ftrace_target 0" } else { l }).collect::<Vec<_>>().join("\n"),
+                "trigger",
+            ),
+            (console.replacen("PFE-KLP-UNLOAD 0", "PFE-KLP-UNLOAD -16", 1), "unloading"),
+            (console.replace(&format!("rust_ftrace_test: {REDIRECT_BUSY}"), ""), "redirection reported"),
+            (console.replace("PFE-PARK 0 0", "PFE-PARK 0 0\n------------[ ftrace bug ]------------"), "oopsed"),
+            (console.replace("PFE-PARK 0 0", "PFE-PARK 0 0\n Call Trace:"), "oopsed"),
+            (console.replace("PFE-PARK 1 0", "PFE-PARK 1 0\nlivepatch: 'livepatch_rust_ftrace': forcing transition"), "forced"),
+            (console.replace("park: left rust_ftrace_park", "park: still in rust_ftrace_park"), "did not leave"),
+        ];
+        for (broken, why) in cases {
+            assert_ne!(broken, console, "the case `{why}` changed nothing");
+            let Err(err) = check_with(&broken, true, true, &a) else { panic!("the case `{why}` passed") };
+            let err = format!("{err:#}");
             assert!(err.contains(why), "expected `{why}` in: {err}");
         }
     }
