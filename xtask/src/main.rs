@@ -43,7 +43,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("regressions", "[--rerun-base] [--run-pass]", "Run the base's whole codegen, assembly and ui suites with and without the series and compare; --run-pass instead runs every ui test that runs a program, plain and with padding forced on, and compares; each rewrites its part of docs/REGRESSIONS.md"),
     ("deb", "[--check]", "Package the toolchain `./x build` made as the Debian package rustc-pfe (in the cache; its path is printed); --check installs it with apt-get, uses it as a person would, purges it"),
     ("source-package", "[--check]", "Make Debian's rustc source package with the series in it (Debian's patches, then ours; a local version; its own version line), with dpkg-source, in the cache; --check unpacks it as a user would and checks it"),
-    ("kernel", "[--arch x86_64|arm64|riscv64] [--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain and kernel/patches, audit its Rust objects with pfe-check, boot it in qemu: x86_64 (default) padded =16,16 until the Rust sample prints; arm64, riscv64 with ftrace tracing and redirecting Rust functions, and a control without the padding"),
+    ("kernel", "[--arch x86_64|arm64|riscv64] [--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain and kernel/patches, audit its Rust objects with pfe-check, boot it in qemu: x86_64 (default) padded =16,16 until the Rust sample prints, then with ftrace's entry tracing, redirecting and live-patching Rust functions; arm64, riscv64 with ftrace tracing and redirecting Rust functions; each ftrace kernel with a control without the padding"),
 ];
 
 const DISCARD_HELP: &str = "--discard  throw away uncommitted changes and unexported commits in the cached tree";

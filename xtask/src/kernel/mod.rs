@@ -5,16 +5,22 @@
 //! `pfe-check`, and booted under qemu (TCG).
 //!
 //! - x86_64 (the default): the x86 call-padding shape (`=16,16`, functions
-//!   16-aligned) through `KRUSTFLAGS`, booted until the Rust sample prints.
-//!   6.1's x86 ftrace does not use the pads.
+//!   16-aligned) through `KRUSTFLAGS`, booted until the Rust sample prints
+//!   (6.1's x86 ftrace does not use those pads); then, with the kernel
+//!   series' x86 part, Rust with ftrace's 5-byte entry (`=5`, what C's
+//!   `__fentry__` site becomes) and `CONFIG_LIVEPATCH`, and its control
+//!   without the entry: ftrace and the kernel's livepatch on Rust
+//!   functions, and ORC counted for every Rust function in `vmlinux`.
 //! - arm64 and riscv64: ftrace patches function entries there, and the
 //!   kernel series gives Rust code the padding C gets. Each is built three
 //!   ways (arm64) or two (riscv64): with the padding; as a control without
 //!   it (`KRUSTFLAGS=-Zpatchable-function-entry=0`); on arm64 also with BTI
-//!   and pointer authentication, booted on `-cpu max`. Each boots with the
-//!   project's init (`kernel/init.c`), which lists, traces and redirects
-//!   Rust functions through ftrace; the console is then checked line by
-//!   line against the records in the Rust objects (`check_ftrace`).
+//!   and pointer authentication, booted on `-cpu max`.
+//!
+//! The ftrace kernels boot with the project's init (`kernel/init.c`), which
+//! lists, traces and redirects Rust functions through ftrace (and on x86_64
+//! live-patches them); the console is then checked line by line against
+//! the records in the Rust objects (`check_ftrace`).
 //!
 //! It uses the toolchain `./x build` left in the cache and never builds one.
 //! The kernel tree is unpacked and patched once per tarball and series, and
@@ -25,7 +31,8 @@
 //! One file per concern: `arch.rs` (the architectures and their kernels, as
 //! data), `toolchain.rs` (the compiler and bindgen kbuild is given by path),
 //! `tree.rs` (the tree unpacked and patched), `config.rs`, `make.rs`,
-//! `audit.rs` (`pfe-check` on the Rust objects), `boot.rs` (qemu) and
+//! `audit.rs` (`pfe-check` on the Rust objects), `orc.rs` (x86's unwind
+//! tables for the Rust functions), `boot.rs` (qemu) and
 //! `console.rs` (the ftrace boots' console checks); this file runs them in
 //! order and prints the summary.
 
