@@ -149,7 +149,11 @@ pub fn unpack(ctx: &Ctx, paths: &Paths) -> Result<()> {
 #[cfg(any(test, feature = "bench"))]
 pub fn series_applies(ctx: &Ctx) -> Result<()> {
     let patches = kernel_patches(ctx);
-    let touched: BTreeSet<String> = touched_files(&patches)?.0.into_iter().map(|p| format!("{TREE}/{p}")).collect();
+    // The tarball's files the series changes; not those it creates, even
+    // where a later patch changes them again (the x86 part changes the
+    // ftrace test's files that an earlier patch creates).
+    let (changed, created) = touched_files(&patches)?;
+    let touched: BTreeSet<String> = changed.difference(&created).map(|p| format!("{TREE}/{p}")).collect();
     if touched.is_empty() {
         bail!("the kernel series in {} touches no file", patches.display());
     }
