@@ -62,7 +62,8 @@ pub fn sections(bytes: &[u8]) -> Option<Vec<Section>> {
     }
     let header = |i: u64| -> Option<(u32, u64, u64, u64)> {
         let at = shoff.checked_add(i.checked_mul(shentsize)?)?;
-        Some((u32_at(bytes, at)?, u64_at(bytes, at + 0x10)?, u64_at(bytes, at + 0x18)?, u64_at(bytes, at + 0x20)?))
+        let field = |off: u64| at.checked_add(off);
+        Some((u32_at(bytes, at)?, u64_at(bytes, field(0x10)?)?, u64_at(bytes, field(0x18)?)?, u64_at(bytes, field(0x20)?)?))
     };
     let (_, _, names_at, names_size) = header(shstrndx)?;
     let names = slice(bytes, names_at, names_size)?;
