@@ -184,8 +184,19 @@ pub fn dep3_problems(patch: &str) -> Vec<String> {
     match (get("Author").len(), get("Origin").as_slice()) {
         (1, []) => {}
         (0, [origin]) if origin.contains(", https://") => {}
+        // DEP-3's keyword for a patch the packager wrote: where no URL
+        // exists, the text after it says so.
+        (0, [origin]) if origin.strip_prefix("vendor, ").is_some_and(|why| !why.trim().is_empty()) => {}
         (0, [origin]) => problems.push(format!("`Origin: {origin}` names no URL")),
-        _ => problems.push("needs one `Author:`, or one `Origin:` with a URL".to_string()),
+        _ => problems.push("needs one `Author:`, or one `Origin:` with a URL (or `vendor, ` and why)".to_string()),
+    }
+    // RFC 2606's `.invalid` says "no mailbox": an author nobody can write to
+    // is no author; without a mailbox, `From:` carries none and `Origin:`
+    // says who made the patch.
+    for (key, value) in fields.iter().filter(|(k, _)| k == "From" || k == "Author") {
+        if value.trim_end_matches('>').ends_with(".invalid") {
+            problems.push(format!("`{key}: {value}` is an address that cannot receive mail"));
+        }
     }
     // Two authors for one patch say nothing; a commit amended under another
     // identity shows up here.
@@ -358,6 +369,12 @@ mod house_rules {
         assert!(dep3_problems(&prose).iter().any(|p| p.contains("YYYY-MM-DD")));
         let other = good.replace("From: A <a@b>", "From: B <b@c>");
         assert!(dep3_problems(&other).iter().any(|p| p.contains("is not the patch's `From:")));
+        let vendor = good.replace("Author: A <a@b>", "Origin: vendor, written for this package");
+        assert_eq!(dep3_problems(&vendor), Vec::<String>::new());
+        let bare = good.replace("Author: A <a@b>", "Origin: vendor, ");
+        assert!(dep3_problems(&bare).iter().any(|p| p.contains("names no URL")));
+        let nobody = vendor.replace("From: A <a@b>", "From: A <a@b.invalid>");
+        assert!(dep3_problems(&nobody).iter().any(|p| p.contains("cannot receive mail")), "{:?}", dep3_problems(&nobody));
         let wrapped = good.replace("Bug: https://example.org/1", "Bug: see https://example.org/1");
         assert!(dep3_problems(&wrapped).iter().any(|p| p.contains("https URL")));
     }
