@@ -242,7 +242,7 @@ pub fn cargo_wrapper(bin: &str) -> String {
 
 /// `pfe-check`, built from this checkout and installed next to the
 /// toolchain's rustc (`$RUSTC_PFE_HOME/toolchain/bin/pfe-check`).
-fn pfe_check(ctx: &Ctx) -> Result<()> {
+pub(crate) fn pfe_check(ctx: &Ctx) -> Result<()> {
     let step = Step::start("build pfe-check");
     cmd::output(
         cmd::cargo()

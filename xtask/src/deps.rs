@@ -97,6 +97,41 @@ pub fn install(step: &str, packages: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Installs what building the source package `dsc` needs (`apt-get
+/// build-dep`), as `install` does for packages: apt's simulation first,
+/// and nothing is changed if it would remove or downgrade a package
+/// installed here.
+pub fn install_build_deps(step: &str, dsc: &Path) -> Result<()> {
+    let mut command = Command::new("apt-get");
+    command.env("LC_ALL", "C").args(["build-dep", "-s", "-q", "--no-install-recommends"]).arg(dsc);
+    let simulation = cmd::output(&mut command)?;
+    if !simulation.lines().any(|l| l.starts_with("Inst ")) {
+        Step::skip(step, "all installed");
+        return Ok(());
+    }
+    let lost = losses(&simulation)?;
+    if !lost.is_empty() {
+        let lines: Vec<String> = lost.iter().map(|l| format!("  {l}")).collect();
+        bail!(
+            "`apt-get build-dep {}` would change packages installed here; nothing was changed:\n{}",
+            dsc.display(),
+            lines.join("\n")
+        );
+    }
+    let step = Step::start(step);
+    if !is_root()? {
+        bail!("missing build dependencies; install them (as root) with:\n  apt-get build-dep {}", dsc.display());
+    }
+    cmd::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["build-dep", "-y", "-q", "--no-install-recommends"])
+            .arg(dsc),
+    )?;
+    step.done();
+    Ok(())
+}
+
 fn is_root() -> Result<bool> {
     Ok(cmd::output(Command::new("id").arg("-u"))?.trim() == "0")
 }
@@ -146,12 +181,12 @@ impl std::fmt::Display for Loss {
 /// (or `Purg`), or `Inst P [old] (new ...)`. New packages (`Inst P (new
 /// ...)`, no `[old]`) and `Conf` lines are not listed.
 #[derive(Debug, PartialEq, Eq)]
-enum Action {
+pub(crate) enum Action {
     Remove { package: String, installed: String },
     Replace { package: String, installed: String, new: String },
 }
 
-fn simulated_actions(text: &str) -> Vec<Action> {
+pub(crate) fn simulated_actions(text: &str) -> Vec<Action> {
     let mut actions = Vec::new();
     for line in text.lines() {
         let mut words = line.splitn(3, ' ');

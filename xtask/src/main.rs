@@ -42,7 +42,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("check-prefixes", "", "Check every prefix of the series with `x.py check` of the compiler, in a worktree of its own, then build and test the whole series (`./x test`)"),
     ("regressions", "[--rerun-base] [--run-pass]", "Run the base's whole codegen, assembly and ui suites with and without the series and compare; --run-pass instead runs every ui test that runs a program, plain and with padding forced on, and compares; each rewrites its part of docs/REGRESSIONS.md"),
     ("deb", "[--check]", "Package the toolchain `./x build` made as the Debian package rustc-pfe (in the cache; its path is printed); --check installs it with apt-get, uses it as a person would, purges it"),
-    ("source-package", "[--check]", "Make Debian's rustc source package with the series in it (Debian's patches, then ours; a local version; its own version line), with dpkg-source, in the cache; --check unpacks it as a user would and checks it"),
+    ("source-package", "[--check] [--build [--with-tests]] [--series-tests] [--chroot]", "Make Debian's rustc source package with the series in it (Debian's patches, then ours; a local version; its own version line), with dpkg-source, in the cache; --check unpacks it as a user would and checks it; --build builds its binary packages with dpkg-buildpackage -B (Debian's rules, stage 2; hours; Debian's test step only with --with-tests); --series-tests runs the series' codegen/assembly/ui/incremental tests in that build's tree through Debian's rules (stage 2); --chroot installs the last build's packages into a fresh debootstrap chroot of Debian 12 and checks them there, with the archive's rustc as control"),
     ("kernel", "[--arch x86_64|arm64|riscv64] [--jobs N] [--boot-timeout SECONDS]", "Build Debian's Linux 6.1 with the toolchain and kernel/patches, audit its Rust objects with pfe-check, boot it in qemu: x86_64 (default) padded =16,16 until the Rust sample prints, then with ftrace's entry tracing, redirecting and live-patching Rust functions; arm64, riscv64 with ftrace tracing and redirecting Rust functions; each ftrace kernel with a control without the padding"),
 ];
 
@@ -139,8 +139,15 @@ fn parse(args: &[String]) -> Result<Command> {
             "--run-pass" if name == "regressions" => regressions.run_pass = true,
             "--check" if name == "deb" => deb.check = true,
             "--check" if name == "source-package" => source_package.check = true,
+            "--build" if name == "source-package" => source_package.build = true,
+            "--with-tests" if name == "source-package" => source_package.with_tests = true,
+            "--chroot" if name == "source-package" => source_package.chroot = true,
+            "--series-tests" if name == "source-package" => source_package.series_tests = true,
             other => bail!("`./x {name}` takes no `{other}`\n\n{}", command_help(name)),
         }
+    }
+    if source_package.with_tests && !source_package.build {
+        bail!("--with-tests is a way to --build\n\n{}", command_help(name));
     }
     Ok(match name {
         "build" => Command::Build(build::Args { discard }),
@@ -273,10 +280,14 @@ mod tests {
     }
 
     #[test]
-    fn source_package_takes_check_only() {
-        assert!(matches!(parsed("source-package"), Ok(Command::SourcePackage(a)) if !a.check));
+    fn source_package_takes_its_own_flags_only() {
+        assert!(matches!(parsed("source-package"), Ok(Command::SourcePackage(a)) if !a.check && !a.build && !a.chroot));
         assert!(matches!(parsed("source-package --check"), Ok(Command::SourcePackage(a)) if a.check));
-        for line in ["source-package --discard", "source-package check", "source-package --arch arm64"] {
+        assert!(matches!(
+            parsed("source-package --build --with-tests --chroot"),
+            Ok(Command::SourcePackage(a)) if a.build && a.with_tests && a.chroot && !a.check
+        ));
+        for line in ["source-package --discard", "source-package check", "source-package --arch arm64", "source-package --with-tests"] {
             let err = parsed(line).err().unwrap_or_else(|| panic!("`{line}` accepted"));
             assert!(format!("{err:#}").contains("Usage: ./x source-package"), "`{line}`: {err:#}");
         }

@@ -11,7 +11,10 @@
 //!
 //! It never builds the compiler, and it changes nothing else of Debian's
 //! packaging: `debian/rules`, and with it the package's test step, stays
-//! Debian's. `--check` unpacks the result as a user would and checks it.
+//! Debian's. `--check` unpacks the result as a user would and checks it;
+//! `--build` builds the binary packages with `dpkg-buildpackage -B`
+//! (`binary.rs`), and `--chroot` installs them into a fresh minimal Debian
+//! 12 and checks them there (`chroot.rs`).
 
 use crate::build::record_time;
 use crate::cmd::{self, Step};
@@ -26,10 +29,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+mod binary;
+mod chroot;
+
 #[derive(Default)]
 pub struct Args {
     /// Unpack the package made as a user would and check it.
     pub check: bool,
+    /// Build the binary packages with `dpkg-buildpackage -B`.
+    pub build: bool,
+    /// With `--build`: run Debian's test step too (no `nocheck`).
+    pub with_tests: bool,
+    /// Run the series' tests in the last build's tree, as Debian's test
+    /// step runs tests.
+    pub series_tests: bool,
+    /// Install the last build's packages into a fresh minimal Debian 12
+    /// chroot and check them there.
+    pub chroot: bool,
 }
 
 /// What this command runs: `dpkg-source` and `dpkg-parsechangelog`
@@ -162,6 +178,15 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         check(ctx, &meta, &dsc)?;
         record_time(ctx, "source-package-check", started)?;
         println!("./x source-package --check: done in {}", cmd::elapsed(started.elapsed()));
+    }
+    if args.build {
+        binary::run(ctx, &meta, &dsc, args.with_tests)?;
+    }
+    if args.series_tests {
+        binary::series_tests(ctx, &meta)?;
+    }
+    if args.chroot {
+        chroot::run(ctx, &meta)?;
     }
     Ok(())
 }
@@ -344,7 +369,7 @@ fn applied_by_dpkg_source(log: &str) -> Vec<String> {
 /// What the package is made of; it is current when this is.
 fn key(ctx: &Ctx, meta: &Meta) -> Result<String> {
     let pins: Vec<String> = fetch::pins(ctx)?.into_iter().map(|(name, sum)| format!("{sum} {name}")).collect();
-    let code = fetch::sha256(&ctx.root.join("xtask/src/source_package.rs"))?;
+    let code = fetch::sha256(&ctx.root.join("xtask/src/source_package/mod.rs"))?;
     let entry = fetch::sha256_of(changelog_entry(meta).as_bytes())?;
     Ok(format!(
         "{}\nseries {}\nsource_package.rs {code}\nchangelog-entry {entry}\n",
@@ -695,7 +720,7 @@ fn compare_trees(a: &Path, b: &Path, prefix: &Path, changed: &mut Vec<String>) -
 mod tests {
     use super::*;
 
-    fn meta() -> Meta {
+    pub(super) fn meta() -> Meta {
         Meta {
             base: "1.63.0+dfsg1-2".into(),
             version: local_version("1.63.0+dfsg1-2"),
