@@ -97,17 +97,26 @@ pub fn install(step: &str, packages: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Installs what building the source package `dsc` needs (`apt-get
-/// build-dep`), as `install` does for packages: apt's simulation first,
-/// and nothing is changed if it would remove or downgrade a package
-/// installed here.
+/// Installs what building the source package `dsc`'s architecture-dependent
+/// packages needs (`apt-get build-dep --arch-only`, as `dpkg-buildpackage
+/// -B` checks), as `install` does for packages: apt's simulation first, and
+/// nothing is changed if it would remove (a `Build-Conflicts`, say) or
+/// downgrade a package installed here; the install itself runs with
+/// `--no-remove`.
 pub fn install_build_deps(step: &str, dsc: &Path) -> Result<()> {
+    const BUILD_DEP: &[&str] = &["build-dep", "-q", "--arch-only", "--no-install-recommends"];
     let mut command = Command::new("apt-get");
-    command.env("LC_ALL", "C").args(["build-dep", "-s", "-q", "--no-install-recommends"]).arg(dsc);
-    let simulation = cmd::output(&mut command)?;
-    if !simulation.lines().any(|l| l.starts_with("Inst ")) {
-        Step::skip(step, "all installed");
-        return Ok(());
+    command.env("LC_ALL", "C").args(BUILD_DEP).arg("-s").arg(dsc);
+    let out = command.output().with_context(|| format!("cannot start `{}`", cmd::show(&command)))?;
+    let simulation = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}):\n{}\n{}",
+            cmd::show(&command),
+            out.status,
+            cmd::tail(&simulation, 15),
+            cmd::tail(&String::from_utf8_lossy(&out.stderr), 10)
+        );
     }
     let lost = losses(&simulation)?;
     if !lost.is_empty() {
@@ -118,14 +127,19 @@ pub fn install_build_deps(step: &str, dsc: &Path) -> Result<()> {
             lines.join("\n")
         );
     }
+    if !simulation.lines().any(|l| l.starts_with("Inst ")) {
+        Step::skip(step, "all installed");
+        return Ok(());
+    }
     let step = Step::start(step);
     if !is_root()? {
-        bail!("missing build dependencies; install them (as root) with:\n  apt-get build-dep {}", dsc.display());
+        bail!("missing build dependencies; install them (as root) with:\n  apt-get build-dep --arch-only {}", dsc.display());
     }
     cmd::run(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["build-dep", "-y", "-q", "--no-install-recommends"])
+            .args(BUILD_DEP)
+            .args(["-y", "--no-remove"])
             .arg(dsc),
     )?;
     step.done();
@@ -227,7 +241,7 @@ fn losses(simulation: &str) -> Result<Vec<Loss>> {
 /// The packages of apt's "The following packages have unmet dependencies:"
 /// block, each with its first line (` P : Breaks: Q (...) but V is to be
 /// installed`), as apt prints it when it gives up.
-fn unmet(text: &str) -> Vec<(String, String)> {
+pub(crate) fn unmet(text: &str) -> Vec<(String, String)> {
     let mut found: Vec<(String, String)> = Vec::new();
     let block = text.lines().skip_while(|l| !l.starts_with("The following packages have unmet dependencies"));
     for line in block.skip(1) {

@@ -1,26 +1,36 @@
 //! `./x source-package --chroot`: the binary packages of the last `--build`,
 //! installed into a minimal Debian 12 (`debootstrap --variant=minbase
-//! bookworm`, a fresh copy each time) as a user installs local packages
-//! (`apt-get install ./x.deb`, dependencies from the archive), and checked
-//! there: never on the build machine itself, whose stage0 is Debian's
-//! rustc. What is checked:
+//! bookworm`, a fresh copy each time, with the host's own apt sources for
+//! bookworm, bookworm-updates and bookworm-security) as a user installs
+//! local packages (`apt-get install ./x.deb`, dependencies from the
+//! archive), and checked there: never on the build machine itself, whose
+//! stage0 is Debian's rustc. What is checked:
 //!
 //! - the three packages a user compiles with (`rustc`, `libstd-rust-dev`,
 //!   `libstd-rust-<release>`) are installed at the build's version, and
 //!   `rustc` pins `libstd-rust-dev` to exactly that version;
-//! - `rustc -vV` prints the build's version line, not Debian's bare one;
-//! - a program links against the installed std and runs (the series'
-//!   metadata version: an unpatched std is refused with E0786), plain and
-//!   padded;
+//! - `rustc -vV` prints the build's version line;
+//! - a program builds against the installed std and runs, plain and padded;
 //! - `-Zpatchable-function-entry=16,16` with `RUSTC_BOOTSTRAP=1` pads an
-//!   object that `pfe-check --expect 16,16` accepts; without
-//!   `RUSTC_BOOTSTRAP` this stable-channel compiler refuses `-Z`;
-//! - apt's view: `upgrade` leaves the packages alone, the archive's own
-//!   `rustc` is a downgrade asked for by version, which takes the std
-//!   with it, and the archive's std alone never stays beside this compiler.
+//!   object that `pfe-check --expect 16,16` accepts, and pfe-check refuses
+//!   the same object built plain; without `RUSTC_BOOTSTRAP` this
+//!   stable-channel compiler refuses `-Z`;
+//! - apt's view of today's archive: `upgrade` leaves the packages alone;
+//!   the archive's `rustc` or std alone is refused (each pins the other
+//!   to its own version); all three of the archive's together are a
+//!   downgrade, asked for by version. Debian 12's next update of this
+//!   release (`-2+deb12u1`) sorts above the local version, so once it is
+//!   published a plain `apt-get upgrade` takes it: by design (a security
+//!   fix wins), and checked with dpkg's ordering, since no such upload
+//!   exists.
 //!
-//! The control: a second fresh chroot with the archive's `rustc`, where the
-//! identity and padding checks must fail.
+//! The control: a second fresh chroot with the archive's `rustc`, where
+//! the identity and padding checks must fail the way Debian's compiler
+//! fails them (its bare version line; `unknown debugging option`).
+//!
+//! Every command runs in a mount namespace of its own (`unshare --mount`,
+//! private propagation) where `/proc` is mounted for it, so no mount
+//! outlives the command, whatever ends it.
 
 use super::binary::{self, Deb};
 use crate::cmd::{self, Step};
@@ -60,34 +70,62 @@ pub fn double(x: u64) -> u64 {
 }
 "#;
 
-/// The first `URIs:` (deb822) or `deb URI` (one-line) source of apt's
-/// configuration that offers `suite` itself: where the chroot's packages
-/// come from, as the host's come. No archive address is written here.
-fn mirror(sources: &[(String, String)], suite: &str) -> Option<String> {
-    for (name, text) in sources {
+/// The host's `deb` sources, `(URI, suite)`, from apt's configuration
+/// files (`sources.list`, `*.list` and `*.sources` in `sources.list.d`, the
+/// files apt reads), one-line and deb822.
+fn deb_sources(files: &[(String, String)]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (name, text) in files {
         if name.ends_with(".sources") {
             for stanza in text.split("\n\n") {
                 let field = |key: &str| {
                     stanza.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_string()).unwrap_or_default()
                 };
-                let types = field("Types:");
-                let suites = field("Suites:");
-                if types.split_whitespace().any(|t| t == "deb") && suites.split_whitespace().any(|s| s == suite) {
-                    return field("URIs:").split_whitespace().next().map(str::to_string);
+                if !field("Types:").split_whitespace().any(|t| t == "deb") || field("Enabled:") == "no" {
+                    continue;
+                }
+                for uri in field("URIs:").split_whitespace() {
+                    for suite in field("Suites:").split_whitespace() {
+                        found.push((uri.to_string(), suite.to_string()));
+                    }
                 }
             }
-        } else {
+        } else if name.ends_with(".list") {
             for line in text.lines() {
-                let words: Vec<&str> = line.split_whitespace().filter(|w| !w.starts_with('[')).collect();
-                if let ["deb", uri, s, ..] = words.as_slice() {
-                    if *s == suite {
-                        return Some(uri.to_string());
-                    }
+                let line = line.split('#').next().unwrap_or_default();
+                // `deb [arch=amd64 signed-by=...] URI SUITE COMPONENTS`: the
+                // options may hold spaces.
+                let Some(rest) = line.trim().strip_prefix("deb ") else { continue };
+                let rest = rest.trim_start();
+                let rest = match rest.strip_prefix('[') {
+                    Some(options) => options.split_once(']').map_or("", |(_, r)| r),
+                    None => rest,
+                };
+                let mut words = rest.split_whitespace();
+                if let (Some(uri), Some(suite)) = (words.next(), words.next()) {
+                    found.push((uri.to_string(), suite.to_string()));
                 }
             }
         }
     }
-    None
+    found
+}
+
+/// The host's source of `suite`, if it has one.
+fn source_of(sources: &[(String, String)], suite: &str) -> Option<String> {
+    sources.iter().find(|(_, s)| s == suite).map(|(uri, _)| uri.clone())
+}
+
+/// The chroot's `sources.list`: Debian 12 and its updates, from where the
+/// host takes them.
+fn chroot_sources(sources: &[(String, String)]) -> Result<String> {
+    let mut text = String::new();
+    for suite in [SUITE.to_string(), format!("{SUITE}-updates"), format!("{SUITE}-security")] {
+        let uri = source_of(sources, &suite)
+            .with_context(|| format!("no apt source of this machine offers `{suite}`"))?;
+        text.push_str(&format!("deb {uri} {suite} main\n"));
+    }
+    Ok(text)
 }
 
 fn host_sources() -> Vec<(String, String)> {
@@ -97,35 +135,39 @@ fn host_sources() -> Vec<(String, String)> {
         more.sort();
         files.extend(more);
     }
-    files
+    let files: Vec<(String, String)> = files
         .into_iter()
         .filter_map(|f| Some((f.to_string_lossy().into_owned(), fs::read_to_string(&f).ok()?)))
-        .collect()
+        .collect();
+    deb_sources(&files)
 }
 
-/// A directory to `chroot` into, with `/proc` mounted while the value lives.
+/// A directory to `chroot` into.
 struct Chroot {
     root: PathBuf,
 }
 
+/// Mounts `/proc` in the new mount namespace, then enters the chroot.
+const ENTER: &str = "mount -t proc proc \"$1/proc\" && exec chroot \"$@\"";
+
 impl Chroot {
-    /// A fresh copy of `base` at `root`.
-    fn fresh(base: &Path, root: &Path) -> Result<Chroot> {
+    /// A fresh copy of `base` at `root`, with `sources` as its apt sources.
+    fn fresh(base: &Path, root: &Path, sources: &str) -> Result<Chroot> {
         if root.exists() {
-            unmount(root);
             fs::remove_dir_all(root).with_context(|| format!("cannot delete {}", root.display()))?;
         }
         cmd::run(Command::new("cp").arg("-a").arg(base).arg(root))?;
-        fs::copy("/etc/resolv.conf", root.join("etc/resolv.conf")).ok();
-        cmd::run(Command::new("mount").args(["-t", "proc", "proc"]).arg(root.join("proc")))?;
+        fs::copy("/etc/resolv.conf", root.join("etc/resolv.conf")).context("cannot copy /etc/resolv.conf")?;
+        fs::write(root.join("etc/apt/sources.list"), sources)?;
         Ok(Chroot { root: root.to_path_buf() })
     }
 
     /// `sh -c script` inside, as root, with a clean environment and `env`
-    /// added.
+    /// added, in a mount namespace of its own.
     fn command(&self, script: &str, env: &[&str]) -> Command {
-        let mut command = Command::new("chroot");
+        let mut command = Command::new("unshare");
         command
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c", ENTER, "enter"])
             .arg(&self.root)
             .args(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"])
             .arg("DEBIAN_FRONTEND=noninteractive")
@@ -165,22 +207,6 @@ impl Chroot {
     }
 }
 
-impl Drop for Chroot {
-    fn drop(&mut self) {
-        unmount(&self.root);
-    }
-}
-
-fn unmount(root: &Path) {
-    let proc = root.join("proc");
-    let mounted = fs::read_to_string("/proc/self/mounts")
-        .map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(&*proc.to_string_lossy())))
-        .unwrap_or(false);
-    if mounted {
-        let _ = Command::new("umount").arg(&proc).status();
-    }
-}
-
 /// The minimal Debian 12 every check starts from, made once.
 fn base(ctx: &Ctx) -> Result<PathBuf> {
     let dir = ctx.cache.join("chroot");
@@ -191,12 +217,11 @@ fn base(ctx: &Ctx) -> Result<PathBuf> {
         return Ok(base);
     }
     deps::install("install debootstrap", &["debootstrap"])?;
-    let Some(mirror) = mirror(&host_sources(), SUITE) else {
+    let Some(mirror) = source_of(&host_sources(), SUITE) else {
         bail!("no apt source of this machine offers `{SUITE}`: the chroot's packages would have no archive");
     };
     let step = Step::start(&format!("debootstrap --variant=minbase {SUITE}"));
     if base.exists() {
-        unmount(&base);
         fs::remove_dir_all(&base)?;
     }
     fs::create_dir_all(&dir)?;
@@ -220,25 +245,36 @@ fn compiler_debs(debs: &[Deb]) -> Result<Vec<&Deb>> {
     Ok(found)
 }
 
-/// `rustc -vV`'s first line is the build's, and not Debian's bare one.
-fn identity(chroot: &Chroot, version_line: &str) -> Result<String> {
-    let first = chroot.run("rustc -vV", &[])?.lines().next().unwrap_or_default().to_string();
-    ensure!(first == version_line, "`rustc -vV` prints `{first}`, not `{version_line}`");
-    ensure!(!first.ends_with(|c: char| c.is_ascii_digit()), "`{first}` is Debian's bare version line");
+/// `rustc -vV`'s first line.
+fn first_line(chroot: &Chroot) -> Result<String> {
+    Ok(chroot.run("rustc -vV", &[])?.lines().next().unwrap_or_default().to_string())
+}
+
+/// `rustc -vV`'s first line is the build's.
+fn identity(chroot: &Chroot, expected: &str) -> Result<String> {
+    let first = first_line(chroot)?;
+    ensure!(first == expected, "`rustc -vV` prints `{first}`, not `{expected}`");
     Ok(first)
 }
 
-/// The padded object passes `pfe-check --expect 16,16`; returns what it
-/// said last.
-fn pads(chroot: &Chroot, pfe_check: &Path, out: &Path) -> Result<String> {
+/// Builds the library in the chroot, with the padding flag or without, and
+/// copies the object to `out`.
+fn object(chroot: &Chroot, padded: bool, out: &Path) -> Result<PathBuf> {
     chroot.write("/tmp/pfe/padded.rs", PADDED)?;
+    let (flag, name) = if padded { ("-Zpatchable-function-entry=16,16", "padded.o") } else { ("", "plain.o") };
     chroot.run(
-        "cd /tmp/pfe && rustc -O --crate-type=lib --emit=obj -Zpatchable-function-entry=16,16 padded.rs -o padded.o",
+        &format!("cd /tmp/pfe && rustc -O --crate-type=lib --emit=obj {flag} padded.rs -o {name}"),
         &["RUSTC_BOOTSTRAP=1"],
     )?;
-    let object = out.join("padded.o");
-    fs::copy(chroot.root.join("tmp/pfe/padded.o"), &object)?;
-    let said = cmd::output(Command::new(pfe_check).args(["--expect", "16,16"]).arg(&object))?;
+    let object = out.join(name);
+    fs::copy(chroot.root.join("tmp/pfe").join(name), &object)?;
+    Ok(object)
+}
+
+/// `pfe-check --expect 16,16` on `object`: what it said last, or its
+/// refusal as the error.
+fn audit(pfe_check: &Path, object: &Path) -> Result<String> {
+    let said = cmd::output(Command::new(pfe_check).args(["--expect", "16,16"]).arg(object))?;
     Ok(said.lines().last().unwrap_or_default().to_string())
 }
 
@@ -249,16 +285,36 @@ fn plan_for<'a>(actions: &'a [Action], package: &str) -> Option<&'a Action> {
     })
 }
 
-/// apt's plans for the ways the archive's packages can meet these:
+/// What apt would do for `apt-get install ARGS` (simulated): its plan,
+/// or, where it refuses, the packages of its unmet dependencies.
+enum Plan {
+    Actions(Vec<Action>),
+    Refused(Vec<(String, String)>),
+}
+
+fn simulate(chroot: &Chroot, args: &str) -> Result<Plan> {
+    let script = format!("apt-get -s -q --allow-downgrades install {args}");
+    let out = chroot.output(&script, &["LC_ALL=C"])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() {
+        return Ok(Plan::Actions(deps::simulated_actions(&stdout)));
+    }
+    let unmet = deps::unmet(&stdout);
+    ensure!(!unmet.is_empty(), "`{script}` failed ({}) for another reason:\n{}", out.status, cmd::tail(&stdout, 10));
+    Ok(Plan::Refused(unmet))
+}
+
+/// apt's plans for the ways today's archive can meet these packages:
 /// returns one line each.
 fn apt_view(chroot: &Chroot, version: &str, base_version: &str, std_runtime: &str) -> Result<Vec<String>> {
     let mut said = Vec::new();
+    let ours = ["rustc", "libstd-rust-dev", std_runtime];
     let upgrade = chroot.run("apt-get -s -q upgrade", &["LC_ALL=C"])?;
     let actions = deps::simulated_actions(&upgrade);
-    for package in ["rustc", "libstd-rust-dev", std_runtime] {
+    for package in ours {
         ensure!(plan_for(&actions, package).is_none(), "`apt-get upgrade` would change {package}:\n{upgrade}");
     }
-    said.push("`apt-get upgrade`: leaves rustc and its std alone".to_string());
+    said.push("`apt-get upgrade` (bookworm, -updates, -security of today): leaves rustc and its std alone".to_string());
 
     let install = chroot.run("apt-get -s -q install rustc", &["LC_ALL=C"])?;
     ensure!(
@@ -268,30 +324,38 @@ fn apt_view(chroot: &Chroot, version: &str, base_version: &str, std_runtime: &st
     );
     said.push(format!("`apt-get install rustc`: \"rustc is already the newest version ({version})\""));
 
-    let archive = chroot.run(&format!("apt-get -s -q --allow-downgrades install rustc={base_version}"), &["LC_ALL=C"])?;
-    let actions = deps::simulated_actions(&archive);
-    for package in ["rustc", "libstd-rust-dev"] {
-        match plan_for(&actions, package) {
-            Some(Action::Replace { installed, new, .. }) if installed == version && new == base_version => {}
-            other => bail!("`apt-get install rustc={base_version}` plans {other:?} for {package}:\n{archive}"),
+    for (alone, pinned) in [("rustc", "libstd-rust-dev"), ("libstd-rust-dev", std_runtime)] {
+        match simulate(chroot, &format!("{alone}={base_version}"))? {
+            Plan::Refused(unmet) if unmet.iter().any(|(p, why)| p == alone && why.contains(pinned)) => {
+                said.push(format!(
+                    "`apt-get install {alone}={base_version}`: refused, `{}`",
+                    unmet.iter().find(|(p, _)| p == alone).map_or("", |(_, why)| why.as_str())
+                ))
+            }
+            Plan::Refused(unmet) => bail!("`apt-get install {alone}={base_version}` refused for another reason: {unmet:?}"),
+            Plan::Actions(actions) => {
+                // Refused or not, the archive's package must never be
+                // planned beside ours at our version.
+                let mixed = ours.iter().any(|p| plan_for(&actions, p).is_none());
+                ensure!(!mixed, "`apt-get install {alone}={base_version}` mixes versions: {actions:?}");
+                said.push(format!("`apt-get install {alone}={base_version}`: takes all three back together"));
+            }
         }
     }
-    said.push(format!(
-        "`apt-get install rustc={base_version}`: a downgrade, asked for by version, of rustc and libstd-rust-dev together"
-    ));
 
-    let std_alone =
-        chroot.run(&format!("apt-get -s -q --allow-downgrades install libstd-rust-dev={base_version}"), &["LC_ALL=C"])?;
-    let actions = deps::simulated_actions(&std_alone);
-    match plan_for(&actions, "rustc") {
-        Some(Action::Remove { .. }) => said.push(format!(
-            "`apt-get install libstd-rust-dev={base_version}`: removes rustc; the archive's std never stays beside it"
-        )),
-        Some(Action::Replace { new, .. }) if new == base_version => said.push(format!(
-            "`apt-get install libstd-rust-dev={base_version}`: takes rustc back to {base_version} too"
-        )),
-        other => bail!("`apt-get install libstd-rust-dev={base_version}` leaves rustc as {other:?}:\n{std_alone}"),
+    let all: Vec<String> = ours.iter().map(|p| format!("{p}={base_version}")).collect();
+    match simulate(chroot, &all.join(" "))? {
+        Plan::Actions(actions) => {
+            for package in ours {
+                match plan_for(&actions, package) {
+                    Some(Action::Replace { installed, new, .. }) if installed == version && new == base_version => {}
+                    other => bail!("`apt-get install {}` plans {other:?} for {package}", all.join(" ")),
+                }
+            }
+        }
+        Plan::Refused(unmet) => bail!("`apt-get install {}` is refused: {unmet:?}", all.join(" ")),
     }
+    said.push(format!("`apt-get install {}`: a downgrade of the three together", all.join(" ")));
     Ok(said)
 }
 
@@ -301,9 +365,16 @@ pub fn run(ctx: &Ctx, meta: &super::Meta) -> Result<()> {
     let build_dir = binary::dir(ctx);
     let record = fs::read_to_string(build_dir.join("record"))
         .with_context(|| format!("no binary build in {}: run `./x source-package --build` first", build_dir.display()))?;
-    let version = binary::record_field(&record, "source").and_then(|s| s.split_whitespace().nth(1)).unwrap_or_default();
-    let version_line = binary::record_field(&record, "version-line").unwrap_or_default().to_string();
-    let series = binary::record_field(&record, "series").unwrap_or_default();
+    let field = |key: &str| {
+        binary::record_field(&record, key)
+            .map(str::to_string)
+            .with_context(|| format!("{} has no `{key}`", build_dir.join("record").display()))
+    };
+    let source = field("source")?;
+    let version = source.split_whitespace().nth(1).context("the record's `source` has no version")?.to_string();
+    let version = version.as_str();
+    let version_line = field("version-line")?;
+    let series = field("series")?;
     println!("    the build of series {series}, {version}: `{version_line}`");
     if series != meta.series {
         println!("    (patches/ is series {} now: this checks the packages built before)", meta.series);
@@ -317,6 +388,7 @@ pub fn run(ctx: &Ctx, meta: &super::Meta) -> Result<()> {
     let std_runtime = std_runtime.expect("compiler_debs found it");
     crate::build::pfe_check(ctx)?;
     let pfe_check = ctx.toolchain().join("bin/pfe-check");
+    let sources = chroot_sources(&host_sources())?;
     let base = base(ctx)?;
     let dir = ctx.cache.join("chroot");
     let out = dir.join("out");
@@ -324,7 +396,7 @@ pub fn run(ctx: &Ctx, meta: &super::Meta) -> Result<()> {
     let mut report = Vec::new();
 
     let step = Step::start("install the build's rustc into a fresh minimal Debian 12");
-    let chroot = Chroot::fresh(&base, &dir.join("check"))?;
+    let chroot = Chroot::fresh(&base, &dir.join("check"), &sources)?;
     let inside = Path::new("/tmp/debs");
     fs::create_dir_all(chroot.root.join("tmp/debs"))?;
     let mut files = Vec::new();
@@ -345,6 +417,7 @@ pub fn run(ctx: &Ctx, meta: &super::Meta) -> Result<()> {
         &format!("dpkg-query -W -f '${{Package}} ${{Version}}\\n' rustc libstd-rust-dev {std_runtime}"),
         &[],
     )?;
+    ensure!(installed.lines().count() == 3, "dpkg-query lists `{installed}`");
     for line in installed.lines() {
         ensure!(line.ends_with(&format!(" {version}")), "installed: `{line}`, not {version}");
     }
@@ -364,7 +437,12 @@ pub fn run(ctx: &Ctx, meta: &super::Meta) -> Result<()> {
     let expected = "hello from the installed rustc: 6007";
     ensure!(plain.trim() == expected && padded.trim() == expected, "the programs printed `{plain}` and `{padded}`");
     report.push(format!("a program built plain and one with =16,16 print `{expected}`"));
-    report.push(format!("pfe-check --expect 16,16 on an object built there: {}", pads(&chroot, &pfe_check, &out)?));
+    let accepted = audit(&pfe_check, &object(&chroot, true, &out)?)?;
+    ensure!(
+        audit(&pfe_check, &object(&chroot, false, &out)?).is_err(),
+        "pfe-check --expect 16,16 accepts the object built without padding"
+    );
+    report.push(format!("pfe-check --expect 16,16 on an object built there: {accepted}; on it built plain: refused"));
 
     let stable = chroot.output("cd /tmp/pfe && rustc --emit=obj -Zpatchable-function-entry=16,16 hello.rs", &[])?;
     let refusal = String::from_utf8_lossy(&stable.stderr).into_owned();
@@ -373,26 +451,37 @@ pub fn run(ctx: &Ctx, meta: &super::Meta) -> Result<()> {
         "without RUSTC_BOOTSTRAP, -Z was not refused: {refusal}"
     );
     report.push("without RUSTC_BOOTSTRAP: \"the option `Z` is only accepted on the nightly compiler\"".to_string());
+    report.extend(apt_view(&chroot, version, base_version, &std_runtime)?);
     let later = format!("{base_version}{}", super::STABLE_UPDATE);
     ensure!(deps::version_lt(version, &later)?, "{version} does not sort below {later}");
-    report.extend(apt_view(&chroot, version, base_version, &std_runtime)?);
-    report.push(format!("Debian 12's next update of this release, {later}, sorts above {version} (dpkg)"));
+    report.push(format!(
+        "Debian 12's next update of this release, {later}, sorts above {version} (dpkg): `apt-get upgrade` takes it once published"
+    ));
     drop(chroot);
     step.done();
 
     let step = Step::start("control: the archive's rustc in another fresh chroot must fail the same checks");
-    let control = Chroot::fresh(&base, &dir.join("control"))?;
+    let control = Chroot::fresh(&base, &dir.join("control"), &sources)?;
     control.run_logged(
         "apt-get update -q && apt-get install -y -q --no-install-recommends rustc",
         "apt-get install rustc (the archive's)",
         &ctx.logs().join("chroot-control.log"),
     )?;
     let archive = control.run("dpkg-query -W -f '${Version}' rustc", &[])?;
-    let first = control.run("rustc -vV", &[])?.lines().next().unwrap_or_default().to_string();
+    let bare = format!("rustc {}", super::release(base_version));
+    let first = first_line(&control)?;
+    ensure!(first == bare, "Debian's rustc {archive} prints `{first}`, not `{bare}`: the control ran no Debian rustc");
     ensure!(identity(&control, &version_line).is_err(), "the identity check passes Debian's rustc {archive}");
-    ensure!(pads(&control, &pfe_check, &out).is_err(), "the padding check passes Debian's rustc {archive}");
+    let refused = match object(&control, true, &out) {
+        Ok(_) => bail!("Debian's rustc {archive} took -Zpatchable-function-entry"),
+        Err(err) => format!("{err:#}"),
+    };
+    ensure!(
+        refused.contains("unknown debugging option: `patchable-function-entry`"),
+        "Debian's rustc refused the padding for another reason: {refused}"
+    );
     report.push(format!(
-        "control, the archive's rustc {archive}: `rustc -vV` prints `{first}`, -Zpatchable-function-entry is refused"
+        "control, the archive's rustc {archive}: `rustc -vV` prints `{first}`; \"unknown debugging option: `patchable-function-entry`\""
     ));
     drop(control);
     step.done();
@@ -409,17 +498,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_mirror_comes_from_the_hosts_own_sources() {
+    fn the_chroot_takes_the_hosts_own_sources() {
         let deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n\
                       Components: main\n\nTypes: deb\nURIs: http://security.example/debian-security\n\
-                      Suites: bookworm-security\nComponents: main\n";
-        let sources = vec![("/etc/apt/sources.list.d/debian.sources".to_string(), deb822.to_string())];
-        assert_eq!(mirror(&sources, "bookworm").as_deref(), Some("http://mirror.example/debian"));
-        assert_eq!(mirror(&sources, "trixie"), None);
-        let one_line = "# deb http://old.example/debian bookworm main\n\
-                        deb [arch=amd64] http://one.example/debian bookworm main\n";
-        let sources = vec![("/etc/apt/sources.list".to_string(), one_line.to_string())];
-        assert_eq!(mirror(&sources, "bookworm").as_deref(), Some("http://one.example/debian"));
+                      Suites: bookworm-security\nComponents: main\n\nTypes: deb-src\nURIs: http://src.example/\n\
+                      Suites: trixie\n";
+        let one_line = "# deb http://old.example/debian trixie main\n\
+                        deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian trixie main\n";
+        let files = vec![
+            ("/etc/apt/sources.list.d/debian.sources".to_string(), deb822.to_string()),
+            ("/etc/apt/sources.list".to_string(), one_line.to_string()),
+            ("/etc/apt/sources.list.d/x.sources.disabled-by-farm".to_string(), deb822.replace("mirror", "off")),
+        ];
+        let sources = deb_sources(&files);
+        assert_eq!(source_of(&sources, "bookworm").as_deref(), Some("http://mirror.example/debian"));
+        assert_eq!(source_of(&sources, "trixie").as_deref(), Some("http://one.example/debian"));
+        assert!(!sources.iter().any(|(uri, _)| uri.contains("off") || uri.contains("src.example")), "{sources:?}");
+        assert_eq!(
+            chroot_sources(&sources).unwrap(),
+            "deb http://mirror.example/debian bookworm main\n\
+             deb http://mirror.example/debian bookworm-updates main\n\
+             deb http://security.example/debian-security bookworm-security main\n"
+        );
+        assert!(chroot_sources(&sources[..1]).is_err());
     }
 
     #[test]
