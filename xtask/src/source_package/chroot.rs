@@ -53,7 +53,8 @@ fn add(a: u64, b: u64) -> u64 {
 }
 
 fn main() {
-    let f: fn(u64, u64) -> u64 = std::hint::black_box(add);
+    // std::hint::black_box is unstable in 1.63.
+    let f: fn(u64, u64) -> u64 = unsafe { std::ptr::read_volatile(&(add as fn(u64, u64) -> u64)) };
     println!("hello from the installed rustc: {}", f(6, 7));
 }
 "#;
