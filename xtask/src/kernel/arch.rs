@@ -123,7 +123,9 @@ CONFIG_WERROR=y
 /// ORC for its consistency model) with the series' live patch of Rust
 /// functions as a module, and `BUG`, so that a WARN or a BUG prints (on
 /// tinyconfig they are silent).
-const X86_LIVEPATCH_FRAGMENT: &str = "\
+macro_rules! x86_livepatch_lines {
+    () => {
+        "\
 CONFIG_BUG=y
 CONFIG_DEBUG_KERNEL=y
 CONFIG_KALLSYMS_ALL=y
@@ -131,7 +133,17 @@ CONFIG_UNWINDER_ORC=y
 CONFIG_LIVEPATCH=y
 CONFIG_SAMPLE_LIVEPATCH=m
 CONFIG_SAMPLE_LIVEPATCH_RUST_FTRACE=m
-";
+"
+    };
+}
+const X86_LIVEPATCH_FRAGMENT: &str = x86_livepatch_lines!();
+
+/// The x86_64 IBT kernel, as Debian builds amd64: the ftrace kernel's
+/// lines (`X86_LIVEPATCH_FRAGMENT`) with Indirect Branch Tracking, which
+/// gives C `-fcf-protection=branch -fno-jump-tables` and Rust, with the
+/// kernel series, `-Zcf-protection=branch -Zno-jump-tables`; objtool then
+/// reads the whole of vmlinux.o, Rust code included.
+const X86_IBT_FRAGMENT: &str = concat!(x86_livepatch_lines!(), "CONFIG_X86_KERNEL_IBT=y\n");
 
 /// What a traced arm64 or riscv64 kernel needs: an initramfs, sysfs (the
 /// test's trigger), modules that unload, kallsyms (function names in
@@ -221,6 +233,17 @@ pub const ARCHES: &[ArchData] = &[
                 cpu: None,
                 boot: Boot::Ftrace { padded: false, livepatch: true },
                 entry: &["imulq $1000, %rdi, %rax # imm = 0x3E8"],
+            },
+            Variant {
+                name: "ibt",
+                what: "the ftrace kernel with IBT, as Debian's amd64 kernels (endbr64, then the 5-byte entry; no jump tables)",
+                fragment: X86_IBT_FRAGMENT,
+                krustflags: "",
+                expect: "5",
+                align: None,
+                cpu: None,
+                boot: Boot::Ftrace { padded: true, livepatch: true },
+                entry: &["endbr64", "nopl 8(%rax,%rax)", "imulq $1000, %rdi, %rax # imm = 0x3E8"],
             },
         ],
     },
