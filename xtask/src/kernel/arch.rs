@@ -71,6 +71,13 @@ pub struct Variant {
     /// linked `vmlinux` (ftrace boots only): where the pad and the landing
     /// pad are, after the link.
     pub entry: &'static [&'static str],
+    /// More make variables (`NAME=value` on make's command line, where
+    /// they override the Makefiles' own): the IBT control's Rust flags.
+    pub make_vars: &'static [&'static str],
+    /// Whether Rust code has jump tables where objtool reads vmlinux.o
+    /// (the IBT control): objtool must then name Rust symbols, which shows
+    /// the IBT kernel's check can fail.
+    pub jump_tables: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -211,6 +218,8 @@ pub const ARCHES: &[ArchData] = &[
                 cpu: None,
                 boot: Boot::Sample,
                 entry: &[],
+                make_vars: &[],
+                jump_tables: false,
             },
             Variant {
                 name: "ftrace",
@@ -222,6 +231,8 @@ pub const ARCHES: &[ArchData] = &[
                 cpu: None,
                 boot: Boot::Ftrace { padded: true, livepatch: true },
                 entry: &["nopl 8(%rax,%rax)", "imulq $1000, %rdi, %rax # imm = 0x3E8"],
+                make_vars: &[],
+                jump_tables: false,
             },
             Variant {
                 name: "control",
@@ -233,6 +244,8 @@ pub const ARCHES: &[ArchData] = &[
                 cpu: None,
                 boot: Boot::Ftrace { padded: false, livepatch: true },
                 entry: &["imulq $1000, %rdi, %rax # imm = 0x3E8"],
+                make_vars: &[],
+                jump_tables: false,
             },
             Variant {
                 name: "ibt",
@@ -244,6 +257,25 @@ pub const ARCHES: &[ArchData] = &[
                 cpu: None,
                 boot: Boot::Ftrace { padded: true, livepatch: true },
                 entry: &["endbr64", "nopl 8(%rax,%rax)", "imulq $1000, %rdi, %rax # imm = 0x3E8"],
+                make_vars: &[],
+                jump_tables: false,
+            },
+            Variant {
+                name: "ibt-jump-tables",
+                what: "the IBT kernel with jump tables in Rust code (the control of objtool's check)",
+                fragment: X86_IBT_FRAGMENT,
+                krustflags: "",
+                expect: "5",
+                align: None,
+                cpu: None,
+                boot: Boot::Ftrace { padded: true, livepatch: true },
+                entry: &["endbr64", "nopl 8(%rax,%rax)", "imulq $1000, %rdi, %rax # imm = 0x3E8"],
+                // The kernel series' RUSTFLAGS_IBT without -Zno-jump-tables
+                // (a flag rustc cannot switch off again later on its
+                // command line): the landing pads stay, the jump tables
+                // come back.
+                make_vars: &["RUSTFLAGS_IBT=-Zcf-protection=branch"],
+                jump_tables: true,
             },
         ],
     },
@@ -277,6 +309,8 @@ CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
                 cpu: Some("cortex-a57"),
                 boot: Boot::Ftrace { padded: true, livepatch: false },
                 entry: &["nop", "nop", "stp x29, x30, [sp, #-16]!"],
+                make_vars: &[],
+                jump_tables: false,
             },
             Variant {
                 name: "control",
@@ -291,6 +325,8 @@ CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
                 cpu: Some("cortex-a57"),
                 boot: Boot::Ftrace { padded: false, livepatch: false },
                 entry: &["stp x29, x30, [sp, #-16]!"],
+                make_vars: &[],
+                jump_tables: false,
             },
             Variant {
                 name: "bti",
@@ -309,6 +345,8 @@ CONFIG_ARM64_BTI_KERNEL=y
                 cpu: Some("max,pauth-impdef=on"),
                 boot: Boot::Ftrace { padded: true, livepatch: false },
                 entry: &["bti c", "nop", "nop", "paciasp", "stp x29, x30, [sp, #-16]!"],
+                make_vars: &[],
+                jump_tables: false,
             },
         ],
     },
@@ -348,6 +386,8 @@ CONFIG_RISCV_ISA_C=y
                 cpu: None,
                 boot: Boot::Ftrace { padded: true, livepatch: false },
                 entry: &["c.nop", "c.nop", "c.nop", "c.nop"],
+                make_vars: &[],
+                jump_tables: false,
             },
             Variant {
                 name: "control",
@@ -359,6 +399,8 @@ CONFIG_RISCV_ISA_C=y
                 cpu: None,
                 boot: Boot::Ftrace { padded: false, livepatch: false },
                 entry: &[],
+                make_vars: &[],
+                jump_tables: false,
             },
         ],
     },

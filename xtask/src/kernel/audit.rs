@@ -4,6 +4,7 @@
 
 use super::arch::{ArchData, Boot, Variant};
 use super::config::config_value;
+use super::objtool;
 use super::orc;
 use super::toolchain::Toolchain;
 use super::{Paths, NOTRACE};
@@ -215,6 +216,15 @@ pub fn audit(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, variant:
             count.unwindable, count.functions, count.call_sites, count.entries
         );
         audit.orc = Some(count);
+    }
+    // objtool, where it reads vmlinux.o (IBT): nothing to say on Rust code.
+    if objtool::reads_vmlinux_o(&config) {
+        let rust: BTreeSet<String> = listed.iter().map(|(_, n, _)| n.clone()).collect();
+        let report = objtool::check(ctx, paths, arch, variant, &rust, variant.jump_tables)?;
+        entry += &format!("; objtool on vmlinux.o: {} lines, {} naming Rust", report.lines, report.rust.len());
+        if variant.jump_tables {
+            entry += " (Rust with jump tables: the check fails here, as it must)";
+        }
     }
     for object in &objects {
         println!("    {}", object.strip_prefix(&out).unwrap_or(object).display());

@@ -2,6 +2,7 @@
 //! the build itself.
 
 use super::arch::{ArchData, Variant};
+use super::objtool;
 use super::toolchain::Toolchain;
 use super::{Args, Paths};
 use crate::build::record_time;
@@ -36,6 +37,7 @@ pub fn make(paths: &Paths, tc: &Toolchain, arch: &ArchData, variant: &Variant) -
         make.arg(format!("RUST_LIB_SRC={}", lib.display()));
     }
     make.arg(format!("KRUSTFLAGS={}", variant.krustflags));
+    make.args(variant.make_vars);
     make
 }
 
@@ -63,6 +65,12 @@ pub fn compile(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, varian
         }
         fs::write(&compiler, &tc.key)?;
     }
+    // Where objtool reads vmlinux.o (IBT), its output on it must be known.
+    let config = fs::read_to_string(out.join(".config")).unwrap_or_default();
+    let objtool = objtool::reads_vmlinux_o(&config);
+    if objtool {
+        objtool::before_make(ctx, paths, arch, variant)?;
+    }
     let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
     let before = modified(&image);
     let log = ctx.logs().join(format!("kernel-build-{}-{}.log", arch.name, variant.name));
@@ -70,6 +78,9 @@ pub fn compile(ctx: &Ctx, paths: &Paths, tc: &Toolchain, arch: &ArchData, varian
     let started = Instant::now();
     cmd::run_logged(make(paths, tc, arch, variant).arg(format!("-j{}", args.jobs)), "make", &log, None)?;
     let time = started.elapsed();
+    if objtool {
+        objtool::after_make(ctx, paths, arch, variant, &log)?;
+    }
     let after = modified(&image);
     if after.is_none() {
         bail!("make succeeded but left no {}", image.display());

@@ -42,6 +42,7 @@ mod boot;
 mod config;
 mod console;
 mod make;
+mod objtool;
 mod orc;
 mod toolchain;
 mod tree;
