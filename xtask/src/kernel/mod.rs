@@ -10,7 +10,10 @@
 //!   series' x86 part, Rust with ftrace's 5-byte entry (`=5`, what C's
 //!   `__fentry__` site becomes) and `CONFIG_LIVEPATCH`, and its control
 //!   without the entry: ftrace and the kernel's livepatch on Rust
-//!   functions, and ORC counted for every Rust function in `vmlinux`.
+//!   functions, and ORC counted for every Rust function in `vmlinux`; then
+//!   the same with IBT (`endbr64` before the entry, no jump tables), where
+//!   objtool reads `vmlinux.o` and must name no Rust symbol, and its
+//!   control with Rust jump tables, where it must.
 //! - arm64 and riscv64: ftrace patches function entries there, and the
 //!   kernel series gives Rust code the padding C gets. Each is built three
 //!   ways (arm64) or two (riscv64): with the padding; as a control without
@@ -32,7 +35,8 @@
 //! data), `toolchain.rs` (the compiler and bindgen kbuild is given by path),
 //! `tree.rs` (the tree unpacked and patched), `config.rs`, `make.rs`,
 //! `audit.rs` (`pfe-check` on the Rust objects), `orc.rs` (x86's unwind
-//! tables for the Rust functions), `boot.rs` (qemu) and
+//! tables for the Rust functions), `objtool.rs` (what objtool said of
+//! Rust code in make's log, with IBT), `boot.rs` (qemu) and
 //! `console.rs` (the ftrace boots' console checks); this file runs them in
 //! order and prints the summary.
 

@@ -193,4 +193,24 @@ mod tests {
         }
         assert_eq!(objtool_lines("  DESCEND objtool\n  CC      tools/objtool/check.o\n"), Vec::<&str>::new());
     }
+
+    fn testdata(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/testdata").join(name);
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The objtool line of the first IBT kernel (`-Zno-jump-tables`, the
+    /// panic handler's `loop {}` after `BUG()` still there), as make
+    /// printed it: the check fails on it. `rust_begin_unwind` is a C name:
+    /// it counts as Rust because it is a function of `rust/kernel.o` (the
+    /// audit's list), not by its mangling.
+    #[test]
+    fn the_panic_handler_s_dead_loop_fails_the_check() {
+        let log = testdata("x86_64-ibt-panic-loop.objtool");
+        let audited: BTreeSet<String> = ["rust_begin_unwind".to_string()].into();
+        let report = report(&log, &audited);
+        assert_eq!((report.lines, report.rust.len()), (1, 1));
+        assert!(report.rust[0].contains("rust_begin_unwind+0x65: unreachable instruction"));
+        assert_eq!(report(&log, &BTreeSet::new()).rust.len(), 0, "a C name, known only from the audit");
+    }
 }
