@@ -14,13 +14,16 @@
 //! again.
 
 use super::arch::{ArchData, Variant};
+use super::audit::{parse_symbols, Symbol};
 use super::config::config_value;
 use super::Paths;
+use crate::cmd;
 use crate::paths::Ctx;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::UNIX_EPOCH;
 
 /// Whether objtool reads `vmlinux.o` in this configuration (kbuild's
@@ -118,9 +121,40 @@ pub struct Report {
     pub rust: Vec<String>,
 }
 
-pub fn report(log: &str, rust: &BTreeSet<String>) -> Report {
+/// The places a line of objtool's gives only as a section and an offset
+/// (`notrack prefix found at .text:0x14d5f5`, `.rodata+0x11a50`).
+pub fn section_offsets(line: &str) -> Vec<(&str, u64)> {
+    let mut out = Vec::new();
+    for token in line.split(|c: char| c.is_whitespace() || c == ',') {
+        let token = token.trim_end_matches(':');
+        let Some(at) = token.find([':', '+']) else { continue };
+        let (section, offset) = (&token[..at], &token[at + 1..]);
+        let Some(hex) = offset.strip_prefix("0x") else { continue };
+        if let (true, Ok(offset)) = (section.starts_with('.'), u64::from_str_radix(hex, 16)) {
+            out.push((section, offset));
+        }
+    }
+    out
+}
+
+/// Counts objtool's lines in `log` and keeps those about Rust code: a line
+/// names a Rust symbol, or gives a place in a function of `vmlinux.o`
+/// (`symbols`, from its symbol table) that is a Rust function.
+pub fn report(log: &str, rust: &BTreeSet<String>, symbols: &[Symbol]) -> Report {
     let lines = objtool_lines(log);
-    let named = lines.iter().filter(|l| !rust_names(l, rust).is_empty()).map(|l| l.to_string()).collect();
+    let mut named = Vec::new();
+    for line in &lines {
+        if !rust_names(line, rust).is_empty() {
+            named.push(line.to_string());
+            continue;
+        }
+        let within = section_offsets(line).into_iter().find_map(|(section, offset)| {
+            symbols.iter().find(|s| s.section == section && s.value <= offset && offset < s.value.saturating_add(s.size))
+        });
+        if let Some(f) = within.filter(|f| !rust_names(&f.name, rust).is_empty()) {
+            named.push(format!("{line} (in {})", f.name));
+        }
+    }
     Report { lines: lines.len(), rust: named }
 }
 
@@ -134,7 +168,8 @@ pub fn check(ctx: &Ctx, paths: &Paths, arch: &ArchData, variant: &Variant, rust:
         bail!("{} is not about the vmlinux.o in {}: objtool's output on it is unknown", log.display(), vmlinux_o.display());
     }
     let text = fs::read_to_string(&log).with_context(|| format!("cannot read {}", log.display()))?;
-    let report = report(&text, rust);
+    let symbols = parse_symbols(&cmd::output(Command::new("llvm-objdump-14").arg("-t").arg(&vmlinux_o))?);
+    let report = report(&text, rust, &symbols);
     if jump_tables {
         if report.rust.is_empty() {
             bail!(
@@ -208,9 +243,29 @@ mod tests {
     fn the_panic_handler_s_dead_loop_fails_the_check() {
         let log = testdata("x86_64-ibt-panic-loop.objtool");
         let audited: BTreeSet<String> = ["rust_begin_unwind".to_string()].into();
-        let report = report(&log, &audited);
-        assert_eq!((report.lines, report.rust.len()), (1, 1));
-        assert!(report.rust[0].contains("rust_begin_unwind+0x65: unreachable instruction"));
-        assert_eq!(report(&log, &BTreeSet::new()).rust.len(), 0, "a C name, known only from the audit");
+        let found = report(&log, &audited, &[]);
+        assert_eq!((found.lines, found.rust.len()), (1, 1));
+        assert!(found.rust[0].contains("rust_begin_unwind+0x65: unreachable instruction"));
+        assert_eq!(report(&log, &BTreeSet::new(), &[]).rust.len(), 0, "a C name, known only from the audit");
+    }
+
+    /// The objtool lines of the IBT control (Rust with jump tables), as make
+    /// printed them, and the symbols of its `vmlinux.o` that hold the places
+    /// some lines give only as `.text:0x...`: 99 jump-table entries that
+    /// point at Rust code without `endbr64`, named, and 23 `notrack` jumps,
+    /// found inside Rust functions. All 122 are about Rust code.
+    #[test]
+    fn rust_jump_tables_fail_the_check_by_name_and_by_place() {
+        let log = testdata("x86_64-ibt-jump-tables.objtool");
+        let symbols = parse_symbols(&testdata("x86_64-ibt-jump-tables.vmlinux.o.symbols"));
+        assert_eq!(symbols.len(), 19);
+        let by_name = report(&log, &BTreeSet::new(), &[]);
+        assert_eq!((by_name.lines, by_name.rust.len()), (122, 99));
+        let found = report(&log, &BTreeSet::new(), &symbols);
+        assert_eq!((found.lines, found.rust.len()), (122, 122));
+        let notrack = found.rust.iter().filter(|l| l.contains("notrack prefix found at .text:0x")).count();
+        assert_eq!(notrack, 23);
+        assert!(found.rust.iter().any(|l| l.ends_with("(in _RNvMs7_NtCshNso7GI6UKi_4core3fmtNtB5_9Formatter7padding)")), "{found:?}");
+        assert_eq!(section_offsets("vmlinux.o: warning: objtool: .rodata+0x11a50: data relocation to !ENDBR: x+0x8f"), [(".rodata", 0x11a50)]);
     }
 }
