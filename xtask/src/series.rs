@@ -162,8 +162,9 @@ pub fn dep3_fields(patch: &str) -> Vec<(String, String)> {
 }
 
 /// What Debian's tools read, as DEP-3 defines it: a Description; an
-/// Author (this series writes its patches, so `Author:`), or else an
-/// `Origin:` that says where the patch comes from with a URL; one
+/// `Author:`, or else an `Origin:` that says where the patch comes from
+/// with a URL, or `vendor, ` and why there is none (this series: no public
+/// repository); no `.invalid` address as `From:` or `Author:`; one
 /// `Forwarded:` (`not-needed` only for what upstream does not need: its
 /// own implementation, or a policy of this series; `no` for a fix of a
 /// real upstream bug that is not sent); `Bug:` links, each one https URL; no

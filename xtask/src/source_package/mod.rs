@@ -78,8 +78,8 @@ const STABLE_UPDATE: &str = "+deb12u1";
 /// in from this field when not told otherwise; there is no UNRELEASED one.
 const DISTRIBUTION: &str = "bookworm";
 
-/// The name in the changelog trailer; the address is the one the series'
-/// patches are written from (their `From:`).
+/// The name in the changelog trailer; the address is the one of the series'
+/// patches' `From:`, which is none (`<>`: the project has no mailbox).
 const MAINTAINER_NAME: &str = "rustc-pfe developers";
 
 /// Everything the package's new texts are made of.
@@ -93,7 +93,7 @@ struct Meta {
     series: String,
     /// The series' patches: file name and subject, in order.
     patches: Vec<(String, String)>,
-    /// `rustc-pfe developers <address>`.
+    /// `rustc-pfe developers <address>` (the address empty: `<>`).
     maintainer: String,
     /// The newest patch's `Date:`, for the changelog (RFC 2822) and as
     /// `SOURCE_DATE_EPOCH`, so the entry does not change from run to run.
