@@ -191,6 +191,10 @@ pub const RUST_FLAGS: &str = "-Zpatchable-function-entry=16,16 -Zmin-function-al
 /// none.
 const NO_PADDING: &str = "-Zpatchable-function-entry=0";
 
+/// `rust_ftrace_target`'s first instructions in the IBT kernels: the
+/// landing pad, then ftrace's 5-byte entry, then the body.
+const IBT_ENTRY: &[&str] = &["endbr64", "nopl 8(%rax,%rax)", "imulq $1000, %rdi, %rax # imm = 0x3E8"];
+
 pub const ARCHES: &[ArchData] = &[
     ArchData {
         arch: Arch::X86_64,
@@ -256,7 +260,7 @@ pub const ARCHES: &[ArchData] = &[
                 align: None,
                 cpu: None,
                 boot: Boot::Ftrace { padded: true, livepatch: true },
-                entry: &["endbr64", "nopl 8(%rax,%rax)", "imulq $1000, %rdi, %rax # imm = 0x3E8"],
+                entry: IBT_ENTRY,
                 make_vars: &[],
                 jump_tables: false,
             },
@@ -269,7 +273,7 @@ pub const ARCHES: &[ArchData] = &[
                 align: None,
                 cpu: None,
                 boot: Boot::Ftrace { padded: true, livepatch: true },
-                entry: &["endbr64", "nopl 8(%rax,%rax)", "imulq $1000, %rdi, %rax # imm = 0x3E8"],
+                entry: IBT_ENTRY,
                 // The kernel series' RUSTFLAGS_IBT without -Zno-jump-tables
                 // (a flag rustc cannot switch off again later on its
                 // command line): the landing pads stay, the jump tables

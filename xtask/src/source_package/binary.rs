@@ -28,6 +28,11 @@ pub fn dir(ctx: &Ctx) -> PathBuf {
     ctx.cache.join("dpkg-build")
 }
 
+/// The build's parallel jobs: as many as the machine has cores.
+fn jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// `DEB_BUILD_OPTIONS` of the build: parallel jobs as many as the machine
 /// has, and `nocheck` unless the test step is wanted.
 fn build_options(jobs: usize, with_tests: bool) -> String {
@@ -132,8 +137,7 @@ pub fn run(ctx: &Ctx, meta: &Meta, dsc: &Path, with_tests: bool) -> Result<()> {
     )?;
     step.done();
 
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let options = build_options(jobs, with_tests);
+    let options = build_options(jobs(), with_tests);
     let name = format!("dpkg-buildpackage -B of {SOURCE} {} (DEB_BUILD_OPTIONS=\"{options}\")", meta.version);
     let step = Step::start(&name);
     let begun = cmd::output(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]))?;
@@ -175,25 +179,26 @@ pub fn run(ctx: &Ctx, meta: &Meta, dsc: &Path, with_tests: bool) -> Result<()> {
 /// counted 0 tests failed.`), and one passing compiletest run per suite.
 pub fn series_tests(ctx: &Ctx, meta: &Meta) -> Result<()> {
     let started = Instant::now();
-    let tree = dir(ctx).join(meta.tree_name());
+    let dir = dir(ctx);
+    let tree = dir.join(meta.tree_name());
     ensure!(
         tree.join("build/x86_64-unknown-linux-gnu/stage2/bin/rustc").is_file(),
         "no stage 2 compiler in {}: run `./x source-package --build` first",
         tree.display()
     );
-    let record = fs::read_to_string(dir(ctx).join("record")).unwrap_or_default();
+    let record = fs::read_to_string(dir.join("record")).unwrap_or_default();
     let built = record_field(&record, "series").unwrap_or("unknown").to_string();
-    let result_file = dir(ctx).join("series-tests");
+    let result_file = dir.join("series-tests");
     fs::remove_file(&result_file).ok();
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let flags = series_test_flags();
-    let mut command = clean_env(&tree, &format!("parallel={jobs}"));
+    // The test step runs only without `nocheck`.
+    let mut command = clean_env(&tree, &build_options(jobs(), true));
     command
         .args(["debian/rules", "override_dh_auto_test-arch", "TEST_LOG=debian/series-tests.log"])
         .arg(format!("RUSTBUILD_TEST_FLAGS={flags}"));
     fs::remove_file(tree.join("debian/series-tests.log")).ok();
     let step = Step::start(&format!("the series' tests in the package's tree (stage 2): {flags}"));
-    let log = dir(ctx).join("series-tests.log");
+    let log = dir.join("series-tests.log");
     // Expected to fail (see above): the verdict is Debian's report.
     let _ = cmd::run_logged(
         &mut command,
